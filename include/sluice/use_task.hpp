@@ -1,0 +1,127 @@
+#pragma once
+
+#include <asio/async_result.hpp>
+#include <asio/error_code.hpp>
+#include <coroutine>
+#include <exception>
+#include <optional>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "sluice/detail/frame_allocator.hpp"
+#include "sluice/detail/promise.hpp"
+
+namespace sluice {
+
+/// Completion token: `co_await op(..., sluice::use_task)` inside a Task.
+///
+/// The operation runs on the reactor; its completion resumes the task on the
+/// pool. The result follows the completion signature: `(error_code)` yields
+/// nothing and throws `std::system_error` on error, `(error_code, T)` yields
+/// T, more values come as a tuple, and `(exception_ptr, ...)` rethrows. Wrap
+/// the token (`asio::redirect_error(sluice::use_task, ec)`,
+/// `asio::experimental::as_tuple(sluice::use_task)`) to get errors as values.
+struct use_task_t {
+  constexpr use_task_t() noexcept = default;
+};
+inline constexpr use_task_t use_task{};
+
+namespace detail {
+
+template <class... Values>
+auto unpack_values(std::tuple<Values...>&& values) {
+  if constexpr (sizeof...(Values) == 0) {
+    return;
+  } else if constexpr (sizeof...(Values) == 1) {
+    return std::get<0>(std::move(values));
+  } else {
+    return std::move(values);
+  }
+}
+
+template <class First, class... Rest>
+auto drop_first(std::tuple<First, Rest...>&& t) {
+  return std::apply([](auto&&, auto&&... rest) { return std::tuple<Rest...>(std::move(rest)...); },
+                    std::move(t));
+}
+
+/// Turns a completion's arguments into the value of the co_await.
+template <class... Results>
+auto unpack_completion(std::tuple<Results...>&& results) {
+  if constexpr (sizeof...(Results) == 0) {
+    return;
+  } else {
+    using First = std::tuple_element_t<0, std::tuple<Results...>>;
+    if constexpr (std::is_same_v<First, std::error_code>) {
+      if (const auto& ec = std::get<0>(results)) {
+        throw std::system_error(ec);
+      }
+      return unpack_values(drop_first(std::move(results)));
+    } else if constexpr (std::is_same_v<First, std::exception_ptr>) {
+      if (auto& ex = std::get<0>(results)) {
+        std::rethrow_exception(ex);
+      }
+      return unpack_values(drop_first(std::move(results)));
+    } else {
+      return unpack_values(std::move(results));
+    }
+  }
+}
+
+/// The awaitable an Asio initiating function returns for use_task.
+template <class Initiation, class ArgsTuple, class... Results>
+class UseTaskOperation {
+ public:
+  UseTaskOperation(Initiation init, ArgsTuple args)
+      : init_(std::move(init)), args_(std::move(args)) {}
+
+  static bool await_ready() noexcept { return false; }
+
+  template <SluicePromise P>
+  void await_suspend(std::coroutine_handle<P> waiter) {
+    waiter_ = &waiter.promise();
+    // The completion may resume the task (and destroy *this) on another
+    // thread before the initiation returns: work on locals from here on.
+    auto init = std::move(init_);
+    auto args = std::move(args_);
+    std::apply([&](auto&... a) { std::move(init)(Handler{this}, std::move(a)...); }, args);
+  }
+
+  auto await_resume() { return unpack_completion(std::move(*results_)); }
+
+ private:
+  struct Handler {
+    UseTaskOperation* op;
+
+    using allocator_type = FrameAllocator<void>;
+    [[nodiscard]] allocator_type get_allocator() const noexcept { return {}; }
+
+    void operator()(Results... results) {
+      op->results_.emplace(std::move(results)...);
+      op->waiter_->schedule();
+    }
+  };
+
+  Initiation init_;
+  ArgsTuple args_;
+  std::optional<std::tuple<Results...>> results_;
+  PromiseBase* waiter_ = nullptr;
+};
+
+}  // namespace detail
+}  // namespace sluice
+
+template <class R, class... Results>
+class asio::async_result<sluice::use_task_t, R(Results...)> {
+ public:
+  template <class Initiation, class... InitArgs>
+  static auto initiate(Initiation&& init, sluice::use_task_t, InitArgs&&... args) {
+    return sluice::detail::UseTaskOperation<std::decay_t<Initiation>,
+                                            std::tuple<std::decay_t<InitArgs>...>,
+                                            std::decay_t<Results>...>(
+        std::forward<Initiation>(init),
+        std::tuple<std::decay_t<InitArgs>...>(std::forward<InitArgs>(args)...));
+  }
+};

@@ -1,0 +1,369 @@
+#include "pool.hpp"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <array>
+#include <string>
+
+namespace sluice::detail {
+namespace {
+
+constexpr std::uint32_t kInjectorInterval = 61;  // ticks between fairness checks
+constexpr std::uint32_t kMaxLifoPolls = 3;       // LIFO runs in a row before the queue
+constexpr int kSearchRounds = 4;                 // steal rounds before parking
+constexpr int kSpinPerRound = 64;                // pauses between rounds
+constexpr std::size_t kInjectorBatch = 32;       // nodes taken from the injector at once
+
+// Owner-only counter: a plain increment visible to readers without a locked op.
+void bump(sync::Atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
+  // relaxed: monotonic statistic; readers tolerate staleness.
+  c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+struct alignas(sync::kFalseSharingRange) Pool::Worker {
+  Worker(Queue::Owner owner, std::size_t i) : local(std::move(owner)), index(i), rng(i * 2 + 1) {}
+
+  Queue::Owner local;
+  // The node scheduled last. Written by the owner (exchange) and emptied by
+  // thieves (exchange with null) once every queue is empty.
+  sync::Atomic<TaskNode*> lifo{nullptr};
+
+  // Futex word, 0 while parked. Set to 1 by a waker under Idle's lock; read
+  // by the owner. Own line: wakers write it while the owner runs.
+  alignas(sync::kFalseSharingRange) sync::Atomic<std::uint32_t> wake{0};
+
+  // Owner-only state.
+  alignas(sync::kFalseSharingRange) const std::size_t index;
+  std::uint32_t tick = 0;
+  std::uint32_t lifo_polls = 0;
+  bool searching = false;
+  std::uint64_t rng;
+
+  // Written by the owner (bump), read by counters().
+  sync::Atomic<std::uint64_t> steals{0};
+  sync::Atomic<std::uint64_t> stolen{0};
+  sync::Atomic<std::uint64_t> parks{0};
+  sync::Atomic<std::uint64_t> polled{0};
+
+  std::size_t random_below(std::size_t n) noexcept {  // xorshift64
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return static_cast<std::size_t>(rng % n);
+  }
+};
+
+thread_local Pool::Worker* Pool::tls_worker_ = nullptr;
+thread_local Pool* Pool::tls_pool_ = nullptr;
+
+Pool::Pool(Options options)
+    : work_stealing_(options.work_stealing), idle_(std::max<std::size_t>(options.threads, 1)) {
+  const auto n = std::max<std::size_t>(options.threads, 1);
+  workers_.reserve(n);
+  stealers_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto [owner, stealer] = Queue::create();
+    workers_.push_back(std::make_unique<Worker>(std::move(owner), i));
+    stealers_.push_back(std::move(stealer));
+  }
+  threads_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    threads_.emplace_back([this, i] { run_worker(i); });
+  }
+}
+
+Pool::~Pool() { stop(); }
+
+Pool* Pool::current() noexcept { return tls_pool_; }
+
+void Pool::schedule(TaskNode* node, bool yield) noexcept {
+  if (tls_pool_ == this) {
+    push_local(*tls_worker_, node, yield);
+  } else {
+    injector_.push(node);
+    notify();
+  }
+}
+
+void Pool::push_local(Worker& w, TaskNode* node, bool yield) noexcept {
+  if (!yield) {
+    // acq_rel: release publishes `node` to a thief; acquire takes the old one.
+    node = w.lifo.exchange(node, std::memory_order_acq_rel);
+    if (node == nullptr) {
+      return;  // Runs next on this worker; no one else needs waking for it.
+    }
+  }
+  w.local.push(node, [this](std::span<TaskNode*> batch) { injector_.push_batch(batch); });
+  notify();
+}
+
+void Pool::notify() noexcept {
+  // Pairs with the fence in park() (Idle's protocol).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (idle_.should_wake()) {
+    idle_.unpark_one([this](std::size_t i) { wake(i); });
+  }
+}
+
+void Pool::wake(std::size_t index) noexcept {
+  auto& word = workers_[index]->wake;
+  // release: the sleeper's acquire sees everything published before the wake.
+  word.store(1, std::memory_order_release);
+  word.notify_one();
+}
+
+void Pool::run_worker(std::size_t index) noexcept {
+  Worker& w = *workers_[index];
+  tls_pool_ = this;
+  tls_worker_ = &w;
+  const std::string name = "sluice-w" + std::to_string(index);
+  pthread_setname_np(pthread_self(), name.c_str());
+
+  for (;;) {
+    TaskNode* node = next_local(w);
+    if (node == nullptr) {
+      node = search(w);
+    }
+    if (node == nullptr) {
+      // relaxed suffices on the exit test: stop() joins after setting it, and
+      // has_visible_work() re-reads the queues.
+      if (stopping_.load(std::memory_order_acquire) && !has_visible_work()) {
+        if (w.searching) {
+          w.searching = false;
+          idle_.stop_searching();
+        }
+        break;
+      }
+      park(w);
+      continue;
+    }
+    if (w.searching) {
+      found_work(w);  // however it was found: woken workers start out searching
+    }
+    bump(w.polled);
+    node->run(node);
+  }
+  tls_worker_ = nullptr;
+  tls_pool_ = nullptr;
+}
+
+TaskNode* Pool::next_local(Worker& w) noexcept {
+  if (++w.tick % kInjectorInterval == 0) {
+    if (TaskNode* n = pop_injector(w)) {
+      return n;
+    }
+  }
+  // relaxed load: skip the locked exchange when the slot is empty.
+  if (w.lifo.load(std::memory_order_relaxed) != nullptr) {
+    TaskNode* n = w.lifo.exchange(nullptr, std::memory_order_acq_rel);
+    if (n != nullptr) {
+      if (++w.lifo_polls <= kMaxLifoPolls) {
+        return n;
+      }
+      // Two nodes waking each other would starve the queue: take turns.
+      push_local(w, n, /*yield=*/true);
+    }
+  }
+  w.lifo_polls = 0;
+  if (auto n = w.local.pop()) {
+    return *n;
+  }
+  return pop_injector(w);
+}
+
+TaskNode* Pool::pop_injector(Worker& w) noexcept {
+  if (injector_.is_empty()) {
+    return nullptr;
+  }
+  const auto want = std::min(kInjectorBatch, injector_.len() / workers_.size() + 1);
+  std::array<TaskNode*, kInjectorBatch> batch{};
+  const auto got = injector_.pop_batch(std::span<TaskNode*>(batch.data(), want));
+  if (got == 0) {
+    return nullptr;
+  }
+  for (std::size_t i = 1; i < got; ++i) {
+    w.local.push(batch[i], [this](std::span<TaskNode*> b) { injector_.push_batch(b); });
+  }
+  if (got > 1) {
+    notify();
+  }
+  return batch[0];
+}
+
+TaskNode* Pool::search(Worker& w) noexcept {
+  if (!w.searching) {
+    if (!idle_.try_start_searching()) {
+      return nullptr;
+    }
+    w.searching = true;
+  }
+  for (int round = 0; round < kSearchRounds; ++round) {
+    TaskNode* n = steal(w);
+    if (n == nullptr) {
+      n = pop_injector(w);
+    }
+    if (n != nullptr) {
+      return n;
+    }
+    if (stopping_.load(std::memory_order_relaxed)) {
+      break;
+    }
+    for (int i = 0; i < kSpinPerRound; ++i) {
+      sync::cpu_relax();
+    }
+  }
+  return nullptr;
+}
+
+void Pool::found_work(Worker& w) noexcept {
+  w.searching = false;
+  // The last searcher leaving with work still visible passes the baton: some
+  // of that work may have been published while publishers saw us searching.
+  if (idle_.stop_searching() && has_visible_work()) {
+    idle_.unpark_one([this](std::size_t i) { wake(i); });
+  }
+}
+
+TaskNode* Pool::steal(Worker& w) noexcept {
+  const auto n = workers_.size();
+  if (!work_stealing_ || n < 2) {
+    return nullptr;
+  }
+  // Guided: read the load vector, steal half from the heaviest queue.
+  const auto start = w.random_below(n);
+  std::size_t best = n;
+  std::size_t best_len = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    const auto i = (start + k) % n;
+    if (i == w.index) {
+      continue;
+    }
+    const auto len = stealers_[i].approx_len();
+    if (len > best_len) {
+      best = i;
+      best_len = len;
+    }
+  }
+  auto take = [&](std::size_t victim) -> TaskNode* {
+    if (auto t = stealers_[victim].steal_half_into(w.local)) {
+      bump(w.steals);
+      bump(w.stolen, w.local.len() + 1);
+      return *t;
+    }
+    return nullptr;
+  };
+  if (best != n) {
+    if (TaskNode* t = take(best)) {
+      return t;
+    }
+  }
+  // The heaviest was raced away or the queues are empty: sweep everyone,
+  // including the LIFO slots of workers busy with a long node.
+  for (std::size_t k = 0; k < n; ++k) {
+    const auto i = (start + k) % n;
+    if (i == w.index) {
+      continue;
+    }
+    if (stealers_[i].approx_len() != 0) {
+      if (TaskNode* t = take(i)) {
+        return t;
+      }
+    }
+    auto& slot = workers_[i]->lifo;
+    if (slot.load(std::memory_order_relaxed) != nullptr) {
+      if (TaskNode* t = slot.exchange(nullptr, std::memory_order_acq_rel)) {
+        bump(w.steals);
+        bump(w.stolen);
+        return t;
+      }
+    }
+  }
+  return nullptr;
+}
+
+void Pool::park(Worker& w) noexcept {
+  // relaxed: the registration below (under Idle's lock) orders this store
+  // before any waker's store of 1.
+  w.wake.store(0, std::memory_order_relaxed);
+  idle_.register_sleeper(w.index);
+  if (w.searching) {
+    w.searching = false;
+    idle_.stop_searching();  // includes the seq_cst fence
+  } else {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+  if (stopping_.load(std::memory_order_relaxed) || has_visible_work()) {
+    if (!idle_.unregister_sleeper(w.index)) {
+      w.searching = true;  // a waker took us and counted us as searching
+    }
+    return;
+  }
+  bump(w.parks);
+  while (w.wake.load(std::memory_order_acquire) == 0) {
+    w.wake.wait(0, std::memory_order_acquire);
+  }
+  // Woken by notify() (counted as searching) or by stop() (not counted).
+  w.searching = !stopping_.load(std::memory_order_acquire);
+}
+
+bool Pool::has_visible_work() const noexcept {
+  if (!injector_.is_empty()) {
+    return true;
+  }
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    if (stealers_[i].approx_len() != 0 ||
+        workers_[i]->lifo.load(std::memory_order_relaxed) != nullptr) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void Pool::stop() noexcept {
+  stopping_.store(true, std::memory_order_seq_cst);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  idle_.unpark_all([this](std::size_t i) { wake(i); });
+  for (auto& t : threads_) {
+    if (!t.joinable()) {
+      continue;  // a second stop(), or the destructor after stop()
+    }
+    if (t.get_id() == std::this_thread::get_id()) {
+      t.detach();  // stopping from one of our own nodes: that worker exits after it
+    } else {
+      t.join();
+    }
+  }
+}
+
+std::size_t Pool::queued() const noexcept {
+  std::size_t n = injector_.len();
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    n += stealers_[i].approx_len();
+    n += workers_[i]->lifo.load(std::memory_order_relaxed) != nullptr ? 1 : 0;
+  }
+  return n;
+}
+
+Pool::Counters Pool::counters() const noexcept {
+  Counters c;
+  for (const auto& w : workers_) {
+    c.steals += w->steals.load(std::memory_order_relaxed);
+    c.stolen += w->stolen.load(std::memory_order_relaxed);
+    c.parks += w->parks.load(std::memory_order_relaxed);
+    c.polled += w->polled.load(std::memory_order_relaxed);
+  }
+  return c;
+}
+
+}  // namespace sluice::detail
+
+namespace sluice::detail {
+
+void schedule(Pool& pool, TaskNode* node, bool yield) noexcept { pool.schedule(node, yield); }
+
+Pool* current_pool() noexcept { return Pool::current(); }
+
+}  // namespace sluice::detail

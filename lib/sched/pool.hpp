@@ -1,0 +1,100 @@
+// Pool: N worker threads over per-worker LimitedAccessQueues, a LIFO slot
+// each, one global injector and an Idle tracker.
+//
+// A worker looks for its next node in this order:
+//   1. every kInjectorInterval ticks, the injector first (fairness: work
+//      submitted from outside is never starved by local respawning);
+//   2. its LIFO slot (the node it scheduled last: a spawned child or a task
+//      it just woke), at most kMaxLifoPolls times in a row;
+//   3. its local queue; 4. the injector (taking a batch into the queue);
+//   5. stealing, as a searcher (Idle): guided by the load vector, it takes
+//      half of the queue with the largest approx_len(), ties broken from a
+//      random start, then falls back to the other workers' LIFO slots;
+//   6. a bounded spin of steps 3-5, then parking on a futex word.
+//
+// The pool knows nothing of coroutines: it runs TaskNode::run.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "injector.hpp"
+#include "limited_access_queue.hpp"
+#include "idle.hpp"
+#include "sluice/detail/task_node.hpp"
+#include "sync.hpp"
+
+namespace sluice::detail {
+
+class Pool {
+ public:
+  struct Options {
+    std::size_t threads = 1;
+    bool work_stealing = true;
+  };
+
+  /// Per-worker event counts, summed on read.
+  struct Counters {
+    std::uint64_t steals = 0;   // successful steal operations
+    std::uint64_t stolen = 0;   // nodes moved by them
+    std::uint64_t parks = 0;    // times a worker went to sleep
+    std::uint64_t polled = 0;   // nodes run
+  };
+
+  explicit Pool(Options options);
+  ~Pool();  // stop() + join
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  /// Queues `node` to run once. From one of this pool's workers it goes to
+  /// that worker's LIFO slot (or to the back of its queue when `yield`);
+  /// from any other thread, to the injector.
+  /// Thread safety: any thread.
+  void schedule(TaskNode* node, bool yield = false) noexcept;
+
+  /// Asks workers to exit once no work is visible, and joins them. Nodes
+  /// scheduled after stop() returns are never run.
+  void stop() noexcept;
+
+  /// The pool whose worker is the calling thread, or null.
+  static Pool* current() noexcept;
+  [[nodiscard]] bool on_worker() const noexcept { return current() == this; }
+  [[nodiscard]] std::size_t size() const noexcept { return workers_.size(); }
+  /// Workers parked right now (racy).
+  [[nodiscard]] std::size_t sleeping() const noexcept { return idle_.sleeping(); }
+  /// Nodes waiting in queues (racy).
+  [[nodiscard]] std::size_t queued() const noexcept;
+  [[nodiscard]] Counters counters() const noexcept;
+
+ private:
+  using Queue = LimitedAccessQueue<TaskNode*>;
+  struct Worker;
+
+  void run_worker(std::size_t index) noexcept;
+  TaskNode* next_local(Worker& w) noexcept;
+  TaskNode* pop_injector(Worker& w) noexcept;
+  TaskNode* search(Worker& w) noexcept;
+  TaskNode* steal(Worker& w) noexcept;
+  void park(Worker& w) noexcept;
+  void push_local(Worker& w, TaskNode* node, bool yield) noexcept;
+  void found_work(Worker& w) noexcept;
+  void notify() noexcept;
+  void wake(std::size_t index) noexcept;
+  [[nodiscard]] bool has_visible_work() const noexcept;
+
+  static thread_local Worker* tls_worker_;  // the calling thread's worker, if any
+  static thread_local Pool* tls_pool_;
+
+  const bool work_stealing_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<Queue::Stealer> stealers_;  // immutable after construction
+  Injector injector_;
+  Idle idle_;
+  // Written once by stop(); read by workers when they run out of work.
+  alignas(sync::kFalseSharingRange) sync::Atomic<bool> stopping_{false};
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace sluice::detail

@@ -1,0 +1,218 @@
+#include <sys/resource.h>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "deadline.hpp"
+#include "sched/pool.hpp"
+
+using sluice::detail::Pool;
+using sluice::detail::TaskNode;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Counter {
+  std::atomic<std::uint64_t> runs{0};
+  std::atomic<std::uint64_t> sum{0};
+  std::atomic<std::uint64_t> off_pool{0};
+};
+
+// A plain job: adds its value, checks it runs on a worker.
+struct Job : TaskNode {
+  Counter* counter = nullptr;
+  Pool* pool = nullptr;
+  std::uint64_t value = 0;
+
+  Job() { run = &Job::execute; }
+  static void execute(TaskNode* n) noexcept {
+    auto* self = static_cast<Job*>(n);
+    if (Pool::current() != self->pool) {
+      self->counter->off_pool.fetch_add(1, std::memory_order_relaxed);
+    }
+    self->counter->sum.fetch_add(self->value, std::memory_order_relaxed);
+    self->counter->runs.fetch_add(1, std::memory_order_release);
+  }
+};
+
+std::vector<Job> make_jobs(std::size_t n, Counter& c, Pool& pool) {
+  std::vector<Job> jobs(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    jobs[i].counter = &c;
+    jobs[i].pool = &pool;
+    jobs[i].value = i + 1;
+  }
+  return jobs;
+}
+
+bool all_ran(Counter& c, std::uint64_t n, std::chrono::milliseconds limit = 60s) {
+  return sluice::test::eventually(
+      [&] { return c.runs.load(std::memory_order_acquire) == n; }, limit);
+}
+
+// A job that schedules every job of a list from inside the pool.
+struct Spawner : TaskNode {
+  std::vector<Job>* jobs = nullptr;
+  Pool* pool = nullptr;
+  Spawner() { run = &Spawner::execute; }
+  static void execute(TaskNode* n) noexcept {
+    auto* self = static_cast<Spawner*>(n);
+    for (auto& j : *self->jobs) {
+      self->pool->schedule(&j);
+    }
+  }
+};
+
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+}  // namespace
+
+TEST_CASE("a million jobs submitted from outside all run once, on workers", "[pool][stress]") {
+  Pool pool({.threads = 4});
+  Counter c;
+  constexpr std::uint64_t n = 1'000'000;
+  auto jobs = make_jobs(n, c, pool);
+  for (auto& j : jobs) {
+    pool.schedule(&j);
+  }
+  REQUIRE(all_ran(c, n));
+  CHECK(c.sum.load() == n * (n + 1) / 2);
+  CHECK(c.off_pool.load() == 0);
+}
+
+TEST_CASE("a million jobs submitted from a worker all run once", "[pool][stress]") {
+  Pool pool({.threads = 4});
+  Counter c;
+  constexpr std::uint64_t n = 1'000'000;
+  auto jobs = make_jobs(n, c, pool);
+  Spawner spawner;
+  spawner.jobs = &jobs;
+  spawner.pool = &pool;
+  pool.schedule(&spawner);
+  REQUIRE(all_ran(c, n));
+  CHECK(c.sum.load() == n * (n + 1) / 2);
+  CHECK(c.off_pool.load() == 0);
+}
+
+// A job that keeps its worker busy for a while.
+struct SlowJob : TaskNode {
+  std::atomic<int>* done = nullptr;
+  SlowJob() { run = &SlowJob::execute; }
+  static void execute(TaskNode* n) noexcept {
+    const auto until = std::chrono::steady_clock::now() + 200us;
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    static_cast<SlowJob*>(n)->done->fetch_add(1, std::memory_order_release);
+  }
+};
+
+struct SlowSpawner : TaskNode {
+  std::vector<SlowJob>* jobs = nullptr;
+  Pool* pool = nullptr;
+  SlowSpawner() { run = &SlowSpawner::execute; }
+  static void execute(TaskNode* n) noexcept {
+    auto* self = static_cast<SlowSpawner*>(n);
+    for (auto& j : *self->jobs) {
+      self->pool->schedule(&j);
+    }
+  }
+};
+
+TEST_CASE("idle workers steal from a busy one", "[pool]") {
+  // Fewer jobs than a ring holds, all pushed by one worker: nothing overflows
+  // into the injector, so other workers can only get them by stealing.
+  Pool pool({.threads = 4});
+  std::atomic<int> done{0};
+  std::vector<SlowJob> jobs(200);
+  for (auto& j : jobs) {
+    j.done = &done;
+  }
+  SlowSpawner spawner;
+  spawner.jobs = &jobs;
+  spawner.pool = &pool;
+  pool.schedule(&spawner);
+  REQUIRE(sluice::test::eventually([&] { return done.load() == 200; }));
+  CHECK(pool.counters().steals > 0);
+}
+
+TEST_CASE("without work stealing every job still runs", "[pool]") {
+  Pool pool({.threads = 3, .work_stealing = false});
+  Counter c;
+  constexpr std::uint64_t n = 100'000;
+  auto jobs = make_jobs(n, c, pool);
+  Spawner spawner;
+  spawner.jobs = &jobs;
+  spawner.pool = &pool;
+  pool.schedule(&spawner);
+  REQUIRE(all_ran(c, n));
+  CHECK(pool.counters().steals == 0);
+}
+
+TEST_CASE("a burst after the pool has gone idle is always run", "[pool][stress]") {
+  Pool pool({.threads = 4});
+  Counter c;
+  std::uint64_t expected = 0;
+  std::vector<Job> jobs;
+  for (int round = 0; round < 1000; ++round) {
+    // Wait until every worker is parked, then submit a small burst, half the
+    // time from outside and half the time from a worker.
+    REQUIRE(sluice::test::eventually([&] { return pool.sleeping() == pool.size(); }));
+    const std::size_t burst = 1 + round % 8;
+    jobs = make_jobs(burst, c, pool);
+    expected += burst;
+    Spawner spawner;
+    spawner.jobs = &jobs;
+    spawner.pool = &pool;
+    if (round % 2 == 0) {
+      for (auto& j : jobs) {
+        pool.schedule(&j);
+      }
+    } else {
+      pool.schedule(&spawner);
+    }
+    REQUIRE(all_ran(c, expected, 20s));
+  }
+}
+
+TEST_CASE("an idle pool uses no CPU", "[pool]") {
+  Pool pool({.threads = 4});
+  Counter c;
+  auto jobs = make_jobs(10'000, c, pool);
+  for (auto& j : jobs) {
+    pool.schedule(&j);
+  }
+  REQUIRE(all_ran(c, jobs.size()));
+  REQUIRE(sluice::test::eventually([&] { return pool.sleeping() == pool.size(); }));
+  const double before = cpu_seconds();
+  std::this_thread::sleep_for(1s);
+  const double used_ms = (cpu_seconds() - before) * 1e3;
+  INFO("CPU used by an idle pool over 1 s: " << used_ms << " ms");
+  CHECK(used_ms < 20.0);
+}
+
+TEST_CASE("stop runs what is already queued, then joins", "[pool]") {
+  Counter c;
+  constexpr std::uint64_t n = 50'000;
+  std::vector<Job> jobs;
+  {
+    Pool pool({.threads = 2});
+    jobs = make_jobs(n, c, pool);
+    for (auto& j : jobs) {
+      pool.schedule(&j);
+    }
+    pool.stop();
+    CHECK(c.runs.load() == n);
+    pool.stop();  // a second stop is harmless
+  }
+  CHECK(c.runs.load() == n);
+}
