@@ -104,6 +104,8 @@ const char* usage() {
          "  --variant L comma list filter on variant names\n"
          "  --slow      also run slow variants skipped by default (asio fib cutoff=0)\n"
          "  --json PATH also write Google Benchmark style JSON to PATH\n"
+         "  --timeout S kill a case's process after S seconds (default 600)\n"
+         "  --no-fork   run every case in this process (VmHWM is then shared)\n"
          "  --list      list the cases and exit\n";
 }
 
@@ -131,6 +133,10 @@ Options parse_options(int argc, char** argv) {
       o.json_path = std::string(value());
     } else if (arg == "--slow") {
       o.slow = true;
+    } else if (arg == "--timeout") {
+      o.timeout_s = static_cast<int>(to_number(value(), "--timeout"));
+    } else if (arg == "--no-fork") {
+      o.fork = false;
     } else if (arg == "--list") {
       o.list = true;
     } else {
@@ -144,13 +150,10 @@ Options parse_options(int argc, char** argv) {
   return o;
 }
 
-Fields Line::fields() const {
+Fields make_line(const std::string& bench, const std::string& impl, const std::string& variant,
+                 std::size_t threads, const Report& report, std::uint64_t vmhwm_kb) {
   Fields f{{"bench", bench}, {"impl", impl}, {"variant", variant},
            {"threads", std::to_string(threads)}, {"n", std::to_string(report.n)}};
-  if (!error.empty()) {
-    f.emplace_back("error", error);
-    return f;
-  }
   if (!report.skipped.empty()) {
     f.insert(f.end(), report.extra.begin(), report.extra.end());
     f.emplace_back("skipped", report.skipped);
@@ -164,13 +167,33 @@ Fields Line::fields() const {
   return f;
 }
 
-std::string to_text(const Line& line) {
+Fields error_line(const std::string& bench, const std::string& impl, const std::string& variant,
+                  std::size_t threads, std::uint64_t n, const Fields& tags, std::string error) {
+  std::replace(error.begin(), error.end(), ' ', '_');
+  Fields f{{"bench", bench}, {"impl", impl}, {"variant", variant}, {"threads", std::to_string(threads)},
+           {"n", std::to_string(n)}};
+  f.insert(f.end(), tags.begin(), tags.end());
+  f.emplace_back("error", error);
+  return f;
+}
+
+std::string to_text(const Fields& line) {
   std::string out;
-  for (auto& [k, v] : line.fields()) out += (out.empty() ? "" : " ") + k + '=' + v;
+  for (auto& [k, v] : line) out += (out.empty() ? "" : " ") + k + '=' + v;
   return out;
 }
 
-std::string to_json(const std::vector<Line>& lines) {
+Fields parse_line(const std::string& text) {
+  Fields f;
+  std::istringstream in(text);
+  for (std::string word; in >> word;) {
+    auto eq = word.find('=');
+    if (eq != word.npos) f.emplace_back(word.substr(0, eq), word.substr(eq + 1));
+  }
+  return f;
+}
+
+std::string to_json(const std::vector<Fields>& lines) {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   char date[64];
@@ -184,11 +207,17 @@ std::string to_json(const std::vector<Line>& lines) {
       << ", \"executable\": \"sluice_bench\"},\n  \"benchmarks\": [";
   const char* sep = "\n";
   for (auto& line : lines) {
-    out << sep << "    {\"name\": " << json_string(line.bench + '/' + line.impl + '/' + line.variant +
-                                                    "/threads:" + std::to_string(line.threads))
-        << ", \"run_type\": \"aggregate\", \"aggregate_name\": \"median\""
-        << ", \"real_time\": " << line.report.timing.median_ms << ", \"time_unit\": \"ms\"";
-    for (auto& [k, v] : line.fields()) out << ", " << json_string(k) << ": " << (is_number(v) ? v : json_string(v));
+    auto get = [&](const char* key) -> std::string {
+      for (auto& [k, v] : line)
+        if (k == key) return v;
+      return "";
+    };
+    out << sep << "    {\"name\": "
+        << json_string(get("bench") + '/' + get("impl") + '/' + get("variant") + "/threads:" + get("threads"));
+    if (auto wall = get("wall_ms"); !wall.empty())
+      out << ", \"run_type\": \"aggregate\", \"aggregate_name\": \"median\", \"real_time\": " << wall
+          << ", \"time_unit\": \"ms\"";
+    for (auto& [k, v] : line) out << ", " << json_string(k) << ": " << (is_number(v) ? v : json_string(v));
     out << '}';
     sep = ",\n";
   }

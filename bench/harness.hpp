@@ -69,25 +69,25 @@ struct Options {
   std::optional<std::string> json_path;
   bool slow = false;
   bool list = false;
+  bool fork = true;         // each case in its own child process
+  int timeout_s = 600;      // per case, when forked
 };
 
 /// Parses argv; throws std::invalid_argument with a message on bad input.
 Options parse_options(int argc, char** argv);
 const char* usage();
 
-/// One output line: the fields in BENCH.md order.
-struct Line {
-  std::string bench, impl, variant;
-  std::size_t threads = 0;
-  Report report;
-  std::uint64_t vmhwm_kb = 0;
-  std::string error;
+/// One output line, its fields in BENCH.md order: bench impl variant threads
+/// n reps wall_ms wall_ms_min, the workload's own, vmhwm_kb.
+Fields make_line(const std::string& bench, const std::string& impl, const std::string& variant,
+                 std::size_t threads, const Report& report, std::uint64_t vmhwm_kb);
+/// A line for a case that failed: bench impl variant threads n error.
+Fields error_line(const std::string& bench, const std::string& impl, const std::string& variant,
+                  std::size_t threads, std::uint64_t n, const Fields& tags, std::string error);
 
-  Fields fields() const;
-};
-
-std::string to_text(const Line& line);
+std::string to_text(const Fields& line);
+Fields parse_line(const std::string& text);
 /// Google Benchmark style JSON ("context" and "benchmarks").
-std::string to_json(const std::vector<Line>& lines);
+std::string to_json(const std::vector<Fields>& lines);
 
 }  // namespace bench

@@ -4,35 +4,46 @@
 #include <iostream>
 
 #include "harness.hpp"
+#include "isolate.hpp"
 #include "registry.hpp"
 
 namespace {
 
 using bench::Case;
-using bench::Line;
+using bench::Fields;
 using bench::Options;
 
 bool selected(const std::vector<std::string>& filter, const std::string& name) {
   return filter.empty() || std::find(filter.begin(), filter.end(), name) != filter.end();
 }
 
-Line run_case(const Case& c, const bench::Workload& w, const Options& o, std::size_t threads) {
-  bench::Params p{threads, o.n.value_or(w.default_n), o.n.has_value(), o.reps, o.slow};
-  Line line{c.bench, c.impl, c.variant, threads, {}, 0, {}};
-  line.report.n = p.n;
+// Runs the case in this process; its failure becomes an error= line.
+Fields run_here(const Case& c, const bench::Params& p) {
   bench::reset_peak_rss();
   try {
-    line.report = c.run(p);
+    auto report = c.run(p);
+    return bench::make_line(c.bench, c.impl, c.variant, p.threads, report, bench::peak_rss_kb());
   } catch (const std::exception& e) {
-    line.error = e.what();
-    std::replace(line.error.begin(), line.error.end(), ' ', '_');
+    return bench::error_line(c.bench, c.impl, c.variant, p.threads, p.n, c.tags, e.what());
   }
-  line.vmhwm_kb = bench::peak_rss_kb();
-  return line;
 }
 
-std::vector<Line> run_workload(const bench::Workload& w, const bench::Registry& reg, const Options& o) {
-  std::vector<Line> lines;
+Fields run_case(const Case& c, const bench::Workload& w, const Options& o, std::size_t threads) {
+  bench::Params p{threads, o.n.value_or(w.default_n), o.n.has_value(), o.reps, o.slow};
+  if (!o.fork) return run_here(c, p);
+  try {
+    return bench::parse_line(bench::run_in_child([&] { return bench::to_text(run_here(c, p)); }, o.timeout_s));
+  } catch (const std::exception& e) {
+    return bench::error_line(c.bench, c.impl, c.variant, p.threads, p.n, c.tags, e.what());
+  }
+}
+
+bool failed(const Fields& line) {
+  return std::any_of(line.begin(), line.end(), [](auto& kv) { return kv.first == "error"; });
+}
+
+std::vector<Fields> run_workload(const bench::Workload& w, const bench::Registry& reg, const Options& o) {
+  std::vector<Fields> lines;
   for (std::size_t i = 0; i < o.threads.size(); ++i) {
     for (auto& c : reg.cases()) {
       if (c.bench != w.name || !selected(o.impls, c.impl) || !selected(o.variants, c.variant)) continue;
@@ -42,6 +53,15 @@ std::vector<Line> run_workload(const bench::Workload& w, const bench::Registry& 
     }
   }
   return lines;
+}
+
+void list_cases(const bench::Workload& w, const bench::Registry& reg) {
+  for (auto& c : reg.cases()) {
+    if (c.bench != w.name) continue;
+    Fields f{{"bench", c.bench}, {"impl", c.impl}, {"variant", c.variant}};
+    f.insert(f.end(), c.tags.begin(), c.tags.end());
+    std::cout << bench::to_text(f) << '\n';
+  }
 }
 
 }  // namespace
@@ -55,14 +75,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto reg = bench::make_registry();
-  std::vector<Line> lines;
+  std::vector<Fields> lines;
   bool known = false;
   for (auto& w : bench::workloads()) {
     if (o.workload != "all" && o.workload != w.name) continue;
     known = true;
     if (o.list) {
-      for (auto& c : reg.cases())
-        if (c.bench == w.name) std::cout << c.bench << ' ' << c.impl << ' ' << c.variant << '\n';
+      list_cases(w, reg);
       continue;
     }
     auto more = run_workload(w, reg, o);
@@ -73,6 +92,5 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (o.json_path) std::ofstream(*o.json_path) << bench::to_json(lines);
-  bool failed = std::any_of(lines.begin(), lines.end(), [](const Line& l) { return !l.error.empty(); });
-  return failed ? 1 : 0;
+  return std::any_of(lines.begin(), lines.end(), failed) ? 1 : 0;
 }

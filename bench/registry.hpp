@@ -12,9 +12,12 @@
 
 namespace bench {
 
+using RunFn = std::function<Report(const Params&)>;
+
 struct Case {
   std::string bench, impl, variant;
-  std::function<Report(const Params&)> run;
+  RunFn run;
+  Fields tags;              // what tells apart cases of one variant (cutoff=0)
   bool sequential = false;  // ignores --threads: runs once, with threads=1
 };
 
@@ -25,7 +28,14 @@ struct Workload {
 
 class Registry {
  public:
-  void add(Case c) { cases_.push_back(std::move(c)); }
+  /// A case run once per --threads value.
+  void add(std::string bench, std::string impl, std::string variant, RunFn run, Fields tags = {}) {
+    cases_.push_back({std::move(bench), std::move(impl), std::move(variant), std::move(run), std::move(tags), false});
+  }
+  /// A sequential baseline: run once, with threads=1.
+  void add_sequential(std::string bench, std::string impl, std::string variant, RunFn run, Fields tags = {}) {
+    cases_.push_back({std::move(bench), std::move(impl), std::move(variant), std::move(run), std::move(tags), true});
+  }
   const std::vector<Case>& cases() const noexcept { return cases_; }
 
  private:

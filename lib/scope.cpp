@@ -3,16 +3,32 @@
 #include <cstdio>
 #include <exception>
 #include <stdexcept>
+#include <system_error>
 
 #include "log.hpp"
 #include "sluice/runtime.hpp"
 
 namespace sluice {
 
-Scope::Scope(Runtime& runtime, ScopeOptions options)
-    : runtime_(&runtime), options_(std::move(options)), state_(&runtime.pool()) {}
+const ScopeOptions& Scope::validate(const ScopeOptions& options) {
+  if (options.max_pending && *options.max_pending == 0) {
+    throw std::invalid_argument("sluice::ScopeOptions::max_pending must be at least 1");
+  }
+  if (options.task_timeout && *options.task_timeout <= std::chrono::nanoseconds::zero()) {
+    throw std::invalid_argument("sluice::ScopeOptions::task_timeout must be > 0");
+  }
+  return options;
+}
 
-Scope::Scope(Scope& parent, ScopeOptions options) : Scope(*parent.runtime_, std::move(options)) {}
+Scope::Scope(Runtime& runtime, ScopeOptions options)
+    : runtime_(&runtime),
+      options_(std::move(validate(options))),
+      state_(runtime.core(), nullptr, options_.max_pending, options_.task_timeout) {}
+
+Scope::Scope(Scope& parent, ScopeOptions options)
+    : runtime_(parent.runtime_),
+      options_(std::move(validate(options))),
+      state_(runtime_->core(), &parent.state_, options_.max_pending, options_.task_timeout) {}
 
 Scope::~Scope() {
   if (state_.pending() == 0) {
@@ -25,6 +41,7 @@ Scope::~Scope() {
                  options_.name.c_str(), static_cast<unsigned long long>(state_.pending()));
     std::terminate();
   }
+  state_.request_stop();
   runtime_->block_on(join());
 }
 
@@ -43,6 +60,46 @@ struct JoinAwaiter {
 }  // namespace
 
 Task<void> Scope::join() { co_await JoinAwaiter{state_}; }
+
+errc Scope::classify(const std::exception_ptr& e, const detail::TaskContext& ctx) noexcept {
+  try {
+    std::rethrow_exception(e);
+  } catch (const task_error& err) {
+    if (err.code().category() == error_category()) {
+      return static_cast<errc>(err.code().value());
+    }
+  } catch (const std::system_error& err) {
+    // An operation the stop aborted, awaited some other way than use_task.
+    if (err.code() == std::errc::operation_canceled && ctx.stop_requested()) {
+      return ctx.stop_error();
+    }
+  } catch (...) {
+  }
+  return errc::failed;
+}
+
+void Scope::count(detail::Pool* pool, errc outcome) noexcept {
+  using detail::Event;
+  Event e = Event::completed;
+  switch (outcome) {
+    case errc::failed:
+      e = Event::failed;
+      break;
+    case errc::cancelled:
+      e = Event::cancelled;
+      break;
+    case errc::timed_out:
+      e = Event::timed_out;
+      break;
+    case errc::rejected:
+    case errc::shutting_down:
+      e = Event::rejected;
+      break;
+    default:
+      break;
+  }
+  detail::count_event(*pool, e);
+}
 
 void Scope::report_detached_failure(const std::exception_ptr& e) noexcept {
   try {

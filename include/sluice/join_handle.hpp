@@ -3,7 +3,11 @@
 #include <coroutine>
 #include <utility>
 
+#include <chrono>
+#include <stdexcept>
+
 #include "sluice/detail/join_state.hpp"
+#include "sluice/detail/scope_state.hpp"
 #include "sluice/result.hpp"
 #include "sluice/task.hpp"
 
@@ -18,6 +22,7 @@ class Scope;
 /// to completion and is counted by its scope.
 ///
 /// Thread safety: one thread uses a handle at a time; await it once.
+/// cancel() may be called from any thread.
 template <class T>
 class JoinHandle {
  public:
@@ -62,6 +67,33 @@ class JoinHandle {
     co_return awaiter.take_result();
   }
 
+  /// The outcome, or a timed_out Result after `timeout`, in which case the
+  /// task is cancelled (it ends timed_out unless it finishes first). Throws
+  /// std::invalid_argument for a timeout <= 0.
+  Task<Result<T>> await_timeout(std::chrono::nanoseconds timeout) {
+    if (timeout <= std::chrono::nanoseconds::zero()) {
+      throw std::invalid_argument("sluice::JoinHandle::await_timeout: timeout must be > 0");
+    }
+    Awaiter awaiter{checked()};
+    if (!awaiter.await_ready()) {
+      bool timed_out = false;
+      co_await TimeoutAwaiter{awaiter.state, timeout, &timed_out};
+      if (timed_out) {
+        co_return Result<T>::failure(make_error_code(errc::timed_out));
+      }
+    }
+    co_return awaiter.take_result();
+  }
+
+  /// Asks the task to stop: the Asio operation it awaits through use_task
+  /// completes at once, and it ends cancelled (unless it finishes first).
+  /// Cancelling a finished task, or cancelling twice, does nothing.
+  void cancel() noexcept {
+    if (state_ != nullptr && !state_->done()) {
+      state_->request_stop(errc::cancelled);
+    }
+  }
+
  private:
   friend class Scope;
   explicit JoinHandle(detail::JoinState<T>* state) noexcept : state_(state) {}
@@ -74,6 +106,30 @@ class JoinHandle {
       return inner.await_suspend(h);
     }
     void await_resume() const noexcept {}
+  };
+
+  struct TimeoutAwaiter {
+    detail::JoinState<T>* state;
+    std::chrono::nanoseconds timeout;
+    bool* timed_out;
+
+    static bool await_ready() noexcept { return false; }
+    template <detail::SluicePromise P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+      // Once we are registered, the completion may resume us (and our owner
+      // may drop the handle and the scope) at any time: take what the
+      // deadline needs first. It only acts if it can withdraw us.
+      detail::RuntimeCore& core = state->scope()->core();
+      detail::JoinState<T>* s = state;
+      s->add_ref();
+      const bool waiting = s->set_waiter(&h.promise());
+      if (waiting) {
+        detail::add_wait_deadline(core, *s, timeout, &h.promise(), timed_out);
+      }
+      s->release();
+      return waiting;
+    }
+    static void await_resume() noexcept {}
   };
 
   detail::JoinState<T>* checked() const {

@@ -7,17 +7,42 @@
 #include <optional>
 #include <stdexcept>
 
+#include <chrono>
+#include <functional>
+
 #include "sluice/config.hpp"
+#include "sluice/detail/runtime_core.hpp"
 #include "sluice/executor.hpp"
+#include "sluice/metrics.hpp"
 #include "sluice/task.hpp"
 
 namespace sluice {
 
+/// Calls a function with the runtime's metrics at a fixed interval, on a
+/// thread of its own, until destroyed (RAII). Move-only.
+class Monitor {
+ public:
+  Monitor() noexcept;
+  Monitor(Monitor&&) noexcept;
+  Monitor& operator=(Monitor&&) noexcept;
+  ~Monitor();
+  /// Stops the calls; after it returns, the function is not running and will
+  /// not be called again.
+  void stop() noexcept;
+
+ private:
+  friend class Runtime;
+  struct State;
+  explicit Monitor(std::unique_ptr<State> state) noexcept;
+  std::unique_ptr<State> state_;
+};
+
 /// Owns the worker pool and the reactor.
 ///
-/// Construction starts `threads` workers and `io_threads` reactor threads;
-/// destruction stops the reactor first (so no completion is posted into a
-/// dead pool), then lets the workers drain what is queued and joins them.
+/// Construction starts `threads` workers and `io_threads` reactor threads.
+/// Destruction shuts down if that has not happened (waiting for every task
+/// to finish, with no deadline), then stops the reactor first (so no
+/// completion is posted into a dead pool) and joins the workers.
 ///
 /// Thread safety: every member may be called from any thread, except that
 /// block_on must not be called from one of the runtime's own workers.
@@ -43,17 +68,40 @@ class Runtime {
   template <class T>
   T block_on(Task<T> task);
 
+  /// Graceful shutdown: stops admitting (spawns fail with shutting_down,
+  /// producers waiting for a slot are woken with it), lets tasks in flight
+  /// finish until `deadline`, then requests stop on what is left and waits
+  /// Config::shutdown_grace for it; then stops the reactor and the workers.
+  /// Logs what it had to cancel. Returns true only if every task finished by
+  /// itself. A second call returns the first call's result. From a worker
+  /// thread it throws std::logic_error: use `co_await shutdown(d)` there.
+  bool shutdown_timeout(std::chrono::nanoseconds deadline);
+
+  /// The same drain as shutdown_timeout, awaitable from a task; the reactor
+  /// and workers then stop when the Runtime is destroyed. The awaiting task
+  /// itself is not waited for.
+  Task<bool> shutdown(std::chrono::nanoseconds deadline);
+
+  /// A consistent snapshot of the counters (see Metrics).
+  [[nodiscard]] Metrics metrics() const;
+
+  /// Calls `fn(metrics())` every `every` until the Monitor is destroyed.
+  /// Throws std::invalid_argument for a period <= 0 or an empty function.
+  [[nodiscard]] Monitor start_monitoring(std::chrono::nanoseconds every,
+                                         std::function<void(const Metrics&)> fn);
+
   /// Number of worker threads.
   [[nodiscard]] std::size_t threads() const noexcept;
   [[nodiscard]] const Config& config() const noexcept;
 
-  /// The pool, for sluice's own templates.
+  /// For sluice's own templates.
   [[nodiscard]] detail::Pool& pool() noexcept { return *pool_; }
+  [[nodiscard]] detail::RuntimeCore& core() noexcept;
 
  private:
   struct Impl;
 
-  static void check_block_on(bool valid);
+  void check_block_on(bool valid) const;
 
   std::unique_ptr<Impl> impl_;
   detail::Pool* pool_;
@@ -63,6 +111,9 @@ namespace detail {
 
 template <class T>
 struct BlockOnState : TaskContext {
+  explicit BlockOnState(Pool* runs_on) noexcept : TaskContext(runs_on, nullptr) {}
+  ~BlockOnState() = default;
+
   std::mutex mutex;
   std::condition_variable cv;
   std::optional<Result<T>> result;  // guarded by mutex
@@ -92,8 +143,7 @@ std::coroutine_handle<> finish_block_on(PromiseBase& base) noexcept {
 template <class T>
 T Runtime::block_on(Task<T> task) {
   check_block_on(task.valid());
-  detail::BlockOnState<T> state;
-  state.pool = pool_;
+  detail::BlockOnState<T> state(pool_);
   auto handle = task.release();
   handle.promise().ctx_ = &state;
   handle.promise().on_final_ = &detail::finish_block_on<T>;

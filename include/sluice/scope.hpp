@@ -1,7 +1,10 @@
 #pragma once
 
+#include <chrono>
 #include <coroutine>
 #include <cstddef>
+#include <optional>
+#include <stop_token>
 #include <string>
 
 #include "sluice/detail/join_state.hpp"
@@ -15,77 +18,147 @@ class Runtime;
 
 /// Options for a Scope.
 struct ScopeOptions {
-  std::string name;  ///< for logs and metrics
+  /// Children allowed in flight (spawned and not finished), counted with
+  /// those of nested scopes. Unset: no bound of its own (the parent's and
+  /// the runtime's still apply). 0 is invalid.
+  std::optional<std::size_t> max_pending{};
+  /// Cancel a child still running after this long (it ends timed_out).
+  /// Unset: the parent scope's, else Config::task_timeout. Must be > 0.
+  std::optional<std::chrono::nanoseconds> task_timeout{};
+  std::string name{};  ///< for logs and metrics
 };
 
-/// Structured concurrency: every task spawned in a scope is finished before
-/// the scope ends.
+/// Structured concurrency with backpressure.
 ///
 /// `co_await scope.spawn(task)` starts the task on the pool and returns its
-/// JoinHandle; `spawn_with_handle` does the same without suspending;
-/// `spawn_detached` keeps no handle (a failure is counted and logged).
-/// `co_await scope.join()` waits for every child, including children spawned
-/// while joining.
+/// JoinHandle; while the scope (or an enclosing scope, or the runtime) is at
+/// max_pending it suspends the producer, FIFO, until a slot frees, so memory
+/// stays O(max_pending) whatever the input. `spawn_with_handle` never
+/// suspends: at the bound its handle is already failed with errc::rejected.
+/// After request_stop() or runtime shutdown, spawns fail with
+/// errc::shutting_down (`spawn` throws shutting_down_error, waking producers
+/// that were waiting for a slot). Every child ends in exactly one outcome:
+/// completed, failed, cancelled, timed_out or rejected.
 ///
-/// Thread safety: spawn, pending and join may be called from any thread,
-/// inside or outside the pool; one joiner at a time.
+/// A child that spawns into its own full scope and waits for the slot holds
+/// its own slot meanwhile: if every slot is held that way, those tasks wait
+/// on each other (the pool itself keeps running everything else). Spawn such
+/// grandchildren into a nested Scope, or use spawn_with_handle and handle
+/// errc::rejected.
+///
+/// Thread safety: spawns, pending, request_stop and join may be called from
+/// any thread, inside or outside the pool; one joiner at a time.
 class Scope {
  public:
+  /// Throws std::invalid_argument for max_pending 0 or a timeout <= 0.
   explicit Scope(Runtime& runtime, ScopeOptions options = {});
-  /// A scope nested in `parent`, on the same runtime.
+  /// A scope nested in `parent`: the parent's stop stops it, and its children
+  /// count toward the parent's max_pending and the runtime's.
   explicit Scope(Scope& parent, ScopeOptions options = {});
   Scope(const Scope&) = delete;
   Scope& operator=(const Scope&) = delete;
-  /// Waits for the children still running. Must not run on one of the pool's
-  /// workers with children pending (that would wait on itself): there,
-  /// `co_await join()` first; doing otherwise terminates with a message.
+  /// Children still running: requests stop and waits for them. Must not run
+  /// on one of the pool's workers with children pending (it would wait on
+  /// itself): there, `co_await join()` first; doing otherwise terminates
+  /// with a message saying so.
   ~Scope();
 
   template <class T>
-  struct SpawnAwaiter {
-    Scope* scope;
-    Task<T> task;
+  class SpawnAwaiter {
+   public:
+    SpawnAwaiter(Scope& scope, Task<T> task) : scope_(&scope), task_(std::move(task)) {}
 
-    static bool await_ready() noexcept { return true; }
-    static void await_suspend(std::coroutine_handle<>) noexcept {}
-    JoinHandle<T> await_resume() { return scope->spawn_with_handle(std::move(task)); }
+    bool await_ready() {
+      error_ = scope_->state_.try_admit();
+      return error_ != errc::rejected;  // rejected: wait for a slot instead
+    }
+    template <detail::SluicePromise P>
+    bool await_suspend(std::coroutine_handle<P> producer) noexcept {
+      waiter_.producer = &producer.promise();
+      error_ = errc{};
+      if (scope_->state_.admit_or_wait(waiter_)) {
+        return true;
+      }
+      error_ = waiter_.error;
+      return false;
+    }
+    JoinHandle<T> await_resume() {
+      if (error_ == errc{} && waiter_.producer != nullptr) {
+        error_ = waiter_.error;
+      }
+      if (error_ != errc{}) {
+        scope_->refuse(std::move(task_), error_, /*refs=*/1);
+        throw_error(error_);
+      }
+      return JoinHandle<T>(scope_->start(std::move(task_), /*refs=*/2));
+    }
+
+   private:
+    Scope* scope_;
+    Task<T> task_;
+    errc error_{};
+    detail::SpawnWaiter waiter_;
   };
 
-  /// Starts `task` on the pool; `co_await` it to get the JoinHandle.
+  /// Starts `task`; `co_await` it for the JoinHandle. Suspends at the bound.
   template <class T>
   [[nodiscard]] SpawnAwaiter<T> spawn(Task<T> task) {
-    return SpawnAwaiter<T>{this, std::move(task)};
+    return SpawnAwaiter<T>(*this, std::move(task));
   }
 
-  /// Starts `task` on the pool and returns its handle at once.
+  /// Starts `task` and returns its handle at once; at the bound or after
+  /// stop the handle is already failed (rejected / shutting_down).
   template <class T>
   JoinHandle<T> spawn_with_handle(Task<T> task) {
+    const errc e = state_.try_admit();
+    if (e != errc{}) {
+      return JoinHandle<T>(refuse(std::move(task), e, /*refs=*/2));
+    }
     return JoinHandle<T>(start(std::move(task), /*refs=*/2));
   }
 
-  /// Starts `task` with no handle.
+  /// Starts `task` with no handle; refusals and failures are counted and
+  /// logged. Returns false if it was refused (rejected or shutting_down).
   template <class T>
-  void spawn_detached(Task<T> task) {
+  bool spawn_detached(Task<T> task) {
+    const errc e = state_.try_admit();
+    if (e != errc{}) {
+      refuse(std::move(task), e, /*refs=*/1);
+      return false;
+    }
     start(std::move(task), /*refs=*/1);
+    return true;
   }
 
   /// Completes when no child is pending.
   Task<void> join();
-
+  /// Cancels every child and nested scope; later spawns fail.
+  void request_stop() noexcept { state_.request_stop(); }
+  [[nodiscard]] std::stop_token stop_token() const noexcept { return state_.stop_token(); }
   /// Children spawned and not yet finished.
   [[nodiscard]] std::size_t pending() const noexcept { return state_.pending(); }
+  [[nodiscard]] std::optional<std::size_t> max_pending() const noexcept {
+    return state_.max_pending();
+  }
   [[nodiscard]] const std::string& name() const noexcept { return options_.name; }
   [[nodiscard]] Runtime& runtime() const noexcept { return *runtime_; }
 
  private:
   template <class T>
   detail::JoinState<T>* start(Task<T> task, std::uint32_t refs);
-
+  template <class T>
+  detail::JoinState<T>* refuse(Task<T> task, errc e, std::uint32_t refs);
+  template <class T>
+  static void start_root(detail::TaskNode* node) noexcept;
   template <class T>
   static std::coroutine_handle<> finish(detail::PromiseBase& base) noexcept;
 
+  /// The outcome of a task that ended with `e`, stopped or not.
+  static errc classify(const std::exception_ptr& e, const detail::TaskContext& ctx) noexcept;
+  static void count(detail::Pool* pool, errc outcome) noexcept;
   static void report_detached_failure(const std::exception_ptr& e) noexcept;
   static void check_task(bool valid);
+  static const ScopeOptions& validate(const ScopeOptions& options);
 
   Runtime* runtime_;
   ScopeOptions options_;
@@ -100,31 +173,86 @@ detail::JoinState<T>* Scope::start(Task<T> task, std::uint32_t refs) {
   auto& promise = handle.promise();
   promise.ctx_ = js;
   promise.on_final_ = &Scope::finish<T>;
+  promise.node_.run = &Scope::start_root<T>;
   state_.add_child();
+  detail::count_event(*state_.pool(), detail::Event::spawned);
+  if (const auto timeout = state_.task_timeout()) {
+    detail::add_task_deadline(state_.core(), *js, *timeout);
+  }
   promise.schedule();
   return js;
 }
 
+// A refused task never runs: its frame is freed and its handle (if any) is
+// born finished with the refusal.
+template <class T>
+detail::JoinState<T>* Scope::refuse(Task<T> task, errc e, std::uint32_t refs) {
+  check_task(task.valid());
+  task = Task<T>();
+  detail::count_event(*state_.pool(), detail::Event::spawned);
+  detail::count_event(*state_.pool(), detail::Event::rejected);
+  if (refs == 1) {
+    return nullptr;
+  }
+  auto* js = new detail::JoinState<T>(state_.pool(), &state_, refs);
+  js->result.emplace(Result<T>::failure(make_error_code(e)));
+  js->complete();
+  return js;
+}
+
+// First run of a spawned task: one stopped before it started never runs.
+template <class T>
+void Scope::start_root(detail::TaskNode* node) noexcept {
+  auto* coro = static_cast<detail::CoroNode*>(node);
+  coro->run = &detail::CoroNode::resume;
+  auto handle = std::coroutine_handle<detail::Promise<T>>::from_address(coro->handle.address());
+  auto& promise = handle.promise();
+  if (!promise.ctx_->stop_requested()) {
+    handle.resume();
+    return;
+  }
+  try {
+    throw_error(promise.ctx_->stop_error());
+  } catch (...) {
+    promise.result_.set_exception(std::current_exception());
+  }
+  finish<T>(promise).resume();
+}
+
 // Runs at the spawned task's final suspend: publishes the outcome, frees the
-// frame, and hands the worker to whoever waited (the handle's awaiter first,
-// then the scope's joiner).
+// frame, gives back the admission slots, and hands the worker to whoever
+// waited (the handle's awaiter first, then the scope's joiner).
 template <class T>
 std::coroutine_handle<> Scope::finish(detail::PromiseBase& base) noexcept {
   auto& promise = static_cast<detail::Promise<T>&>(base);
   auto* js = static_cast<detail::JoinState<T>*>(promise.ctx_);
-  try {
-    js->result.emplace(promise.result_.take_result());
-  } catch (...) {  // moving the value threw
-    js->result.emplace(Result<T>::failure(std::current_exception()));
+  errc outcome{};
+  if (auto e = promise.result_.exception()) {
+    outcome = classify(e, *js);
+    js->result.emplace(Result<T>::failure(make_error_code(outcome), std::move(e)));
+  } else {
+    try {
+      js->result.emplace(promise.result_.take_result());
+    } catch (...) {  // moving the value threw
+      outcome = errc::failed;
+      js->result.emplace(Result<T>::failure(std::current_exception()));
+    }
   }
   std::coroutine_handle<detail::Promise<T>>::from_promise(promise).destroy();
-  if (js->detached() && !js->result->has_value()) {
-    report_detached_failure(js->result->exception());  // no handle: no one else reads it
+  detail::Pool* pool = js->pool;
+  count(pool, outcome);
+  if (js->detached()) {  // no handle: no one else reads the result
+    if (outcome == errc::failed) {
+      report_detached_failure(js->result->exception());
+    }
+    js->result.reset();
   }
 
   // The scope first: a handle that reads done() may let its owner destroy
   // the scope, so the scope is not touched after complete().
-  detail::PromiseBase* joiner = js->scope()->finish_child();
+  detail::ScopeState* scope = js->scope();
+  scope->release_admission();
+  detail::PromiseBase* joiner = scope->finish_child();
   detail::PromiseBase* waiter = js->complete();
   js->release();
 

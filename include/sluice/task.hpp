@@ -2,6 +2,8 @@
 
 #include <coroutine>
 #include <exception>
+#include <stdexcept>
+#include <stop_token>
 #include <type_traits>
 #include <utility>
 
@@ -131,18 +133,49 @@ Task<T> detail::Promise<T>::get_return_object() noexcept {
 namespace detail {
 
 struct YieldAwaiter {
+  TaskContext* ctx = nullptr;
+
   static bool await_ready() noexcept { return false; }
   template <SluicePromise P>
-  static void await_suspend(std::coroutine_handle<P> h) noexcept {
+  void await_suspend(std::coroutine_handle<P> h) noexcept {
+    ctx = h.promise().ctx_;
     h.promise().schedule(/*yield=*/true);
   }
-  static void await_resume() noexcept {}
+  void await_resume() const {
+    if (ctx != nullptr && ctx->stop_requested()) {
+      throw_error(ctx->stop_error());
+    }
+  }
+};
+
+struct StopTokenAwaiter {
+  std::stop_token token;
+
+  static bool await_ready() noexcept { return false; }
+  template <SluicePromise P>
+  bool await_suspend(std::coroutine_handle<P> h) {
+    if (TaskContext* ctx = h.promise().ctx_) {
+      token = ctx->stop_token();
+    }
+    return false;  // never suspends
+  }
+  std::stop_token await_resume() noexcept { return std::move(token); }
 };
 
 }  // namespace detail
 
 /// Reschedules the calling task at the back of its worker's queue, letting
-/// other ready tasks run first.
+/// other ready tasks run first. Throws cancelled_error (or timeout_error)
+/// when the task has been asked to stop, so CPU loops that yield can be
+/// cancelled.
 [[nodiscard]] inline detail::YieldAwaiter yield() noexcept { return {}; }
+
+namespace this_task {
+
+/// `co_await this_task::stop_token()`: a std::stop_token that fires when the
+/// running task is cancelled, times out, or its scope stops.
+[[nodiscard]] inline detail::StopTokenAwaiter stop_token() noexcept { return {}; }
+
+}  // namespace this_task
 
 }  // namespace sluice

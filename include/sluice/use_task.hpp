@@ -11,14 +11,23 @@
 #include <utility>
 
 #include "sluice/detail/frame_allocator.hpp"
+#include "sluice/detail/io_bridge.hpp"
 #include "sluice/detail/promise.hpp"
+#include "sluice/detail/runtime_core.hpp"
+#include "sluice/detail/scope_state.hpp"
 
 namespace sluice {
 
 /// Completion token: `co_await op(..., sluice::use_task)` inside a Task.
 ///
 /// The operation runs on the reactor; its completion resumes the task on the
-/// pool. The result follows the completion signature: `(error_code)` yields
+/// pool. The operation is bound to the task's cancellation: when the task is
+/// cancelled, times out or its scope stops, the operation in flight completes
+/// at once and the co_await throws cancelled_error (or timeout_error); an
+/// operation started after that throws at once without starting. With more
+/// than one reactor thread, create I/O objects on a strand
+/// (`asio::make_strand(rt.io_context())`) so that the cancellation runs
+/// serialised with the operation. The result follows the completion signature: `(error_code)` yields
 /// nothing and throws `std::system_error` on error, `(error_code, T)` yields
 /// T, more values come as a tuple, and `(exception_ptr, ...)` rethrows. Wrap
 /// the token (`asio::redirect_error(sluice::use_task, ec)`,
@@ -70,6 +79,12 @@ auto unpack_completion(std::tuple<Results...>&& results) {
   }
 }
 
+template <class T, class = void>
+struct HasExecutor : std::false_type {};
+template <class T>
+struct HasExecutor<T, std::void_t<decltype(std::declval<const T&>().get_executor())>>
+    : std::true_type {};
+
 /// The awaitable an Asio initiating function returns for use_task.
 template <class Initiation, class ArgsTuple, class... Results>
 class UseTaskOperation {
@@ -82,32 +97,97 @@ class UseTaskOperation {
   template <SluicePromise P>
   void await_suspend(std::coroutine_handle<P> waiter) {
     waiter_ = &waiter.promise();
+    ctx_ = waiter_->ctx_;
     // The completion may resume the task (and destroy *this) on another
     // thread before the initiation returns: work on locals from here on.
     auto init = std::move(init_);
     auto args = std::move(args_);
-    std::apply([&](auto&... a) { std::move(init)(Handler{this}, std::move(a)...); }, args);
+    IoBridge* bridge = arm(init);
+    if (bridge == nullptr) {
+      std::apply([&](auto&... a) { std::move(init)(Handler{this, nullptr}, std::move(a)...); },
+                 args);
+      return;
+    }
+    // Installed under the bridge's lock: a concurrent cancel waits for it.
+    std::lock_guard lock(bridge->mutex());
+    std::apply([&](auto&... a) { std::move(init)(Handler{this, bridge}, std::move(a)...); },
+               args);
   }
 
-  auto await_resume() { return unpack_completion(std::move(*results_)); }
+  auto await_resume() {
+    if (stopped_) {
+      throw_error(ctx_->stop_error());
+    }
+    return unpack_completion(std::move(*results_));
+  }
 
  private:
   struct Handler {
     UseTaskOperation* op;
+    IoBridge* bridge;
 
     using allocator_type = FrameAllocator<void>;
     [[nodiscard]] allocator_type get_allocator() const noexcept { return {}; }
+    using cancellation_slot_type = asio::cancellation_slot;
+    [[nodiscard]] cancellation_slot_type get_cancellation_slot() const noexcept {
+      return bridge != nullptr ? bridge->slot() : asio::cancellation_slot();
+    }
 
     void operator()(Results... results) {
+      if (bridge != nullptr) {
+        bridge->disarm();
+        op->stopped_ = aborted(results...) && op->ctx_->stop_requested();
+      }
       op->results_.emplace(std::move(results)...);
       op->waiter_->schedule();
     }
   };
 
+  template <class... R>
+  static bool aborted(const R&... results) noexcept {
+    if constexpr (sizeof...(R) == 0) {
+      return false;
+    } else {
+      const auto& first = std::get<0>(std::tie(results...));
+      if constexpr (std::is_same_v<std::decay_t<decltype(first)>, std::error_code>) {
+        return first == asio::error::operation_aborted;
+      } else {
+        return false;
+      }
+    }
+  }
+
+  // Binds the operation to the task's stop; throws if the task is stopped.
+  IoBridge* arm(Initiation& init) {
+    if (ctx_ == nullptr) {
+      return nullptr;  // not run by sluice (no context): nothing to bind
+    }
+    if (ctx_->stop_requested()) {
+      throw_error(ctx_->stop_error());
+    }
+    asio::any_io_executor executor;
+    if constexpr (HasExecutor<Initiation>::value) {
+      executor = init.get_executor();
+    } else if (ctx_->scope() != nullptr) {
+      executor = ctx_->scope()->core().io->get_executor();
+    } else {
+      return nullptr;  // nowhere to run the cancellation serialised
+    }
+    IoBridge& bridge = ctx_->io_bridge();
+    const auto token = ctx_->scope() != nullptr ? ctx_->scope()->stop_token() : std::stop_token();
+    if (!bridge.arm(std::move(executor), token, [this] { return ctx_->stop_requested(); })) {
+      bridge.disarm();
+      throw_error(ctx_->stop_error());
+    }
+    return &bridge;
+  }
+
   Initiation init_;
   ArgsTuple args_;
   std::optional<std::tuple<Results...>> results_;
   PromiseBase* waiter_ = nullptr;
+  TaskContext* ctx_ = nullptr;
+  bool stopped_ = false;
 };
 
 }  // namespace detail

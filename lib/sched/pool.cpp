@@ -1,8 +1,11 @@
 #include "pool.hpp"
 
+#include "sluice/detail/runtime_core.hpp"
+
 #include <pthread.h>
 
 #include <algorithm>
+#include <chrono>
 #include <array>
 #include <string>
 
@@ -47,6 +50,8 @@ struct alignas(sync::kFalseSharingRange) Pool::Worker {
   sync::Atomic<std::uint64_t> stolen{0};
   sync::Atomic<std::uint64_t> parks{0};
   sync::Atomic<std::uint64_t> polled{0};
+  sync::Atomic<std::uint64_t> parked_ns{0};
+  std::array<sync::Atomic<std::uint64_t>, kEventSlots> events{};
 
   std::size_t random_below(std::size_t n) noexcept {  // xorshift64
     rng ^= rng << 13;
@@ -302,9 +307,14 @@ void Pool::park(Worker& w) noexcept {
     return;
   }
   bump(w.parks);
+  const auto parked_at = std::chrono::steady_clock::now();
   while (w.wake.load(std::memory_order_acquire) == 0) {
     w.wake.wait(0, std::memory_order_acquire);
   }
+  bump(w.parked_ns, static_cast<std::uint64_t>(
+                        std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now() - parked_at)
+                            .count()));
   // Woken by notify() (counted as searching) or by stop() (not counted).
   w.searching = !stopping_.load(std::memory_order_acquire);
 }
@@ -347,6 +357,17 @@ std::size_t Pool::queued() const noexcept {
   return n;
 }
 
+void Pool::count(std::size_t slot) noexcept {
+  if (tls_pool_ == this) {
+    // release: a reader that sees this count sees what led to it (a task's
+    // spawn is counted before its completion can be).
+    auto& c = tls_worker_->events[slot];
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  } else {
+    external_events_[slot].fetch_add(1, std::memory_order_release);
+  }
+}
+
 Pool::Counters Pool::counters() const noexcept {
   Counters c;
   for (const auto& w : workers_) {
@@ -354,6 +375,15 @@ Pool::Counters Pool::counters() const noexcept {
     c.stolen += w->stolen.load(std::memory_order_relaxed);
     c.parks += w->parks.load(std::memory_order_relaxed);
     c.polled += w->polled.load(std::memory_order_relaxed);
+    c.parked_ns += w->parked_ns.load(std::memory_order_relaxed);
+  }
+  // Outcome slots before the spawned slot (slot 0), each with acquire: a
+  // task seen finished is then seen spawned, so spawned - finished >= 0.
+  for (std::size_t s = kEventSlots; s-- > 0;) {
+    for (const auto& w : workers_) {
+      c.events[s] += w->events[s].load(std::memory_order_acquire);
+    }
+    c.events[s] += external_events_[s].load(std::memory_order_acquire);
   }
   return c;
 }
@@ -363,6 +393,8 @@ Pool::Counters Pool::counters() const noexcept {
 namespace sluice::detail {
 
 void schedule(Pool& pool, TaskNode* node, bool yield) noexcept { pool.schedule(node, yield); }
+
+void count_event(Pool& pool, Event e) noexcept { pool.count(static_cast<std::size_t>(e)); }
 
 Pool* current_pool() noexcept { return Pool::current(); }
 

@@ -15,6 +15,7 @@
 // The pool knows nothing of coroutines: it runs TaskNode::run.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <thread>
@@ -35,12 +36,17 @@ class Pool {
     bool work_stealing = true;
   };
 
+  /// Slots for events counted on behalf of the layers above (task outcomes).
+  static constexpr std::size_t kEventSlots = 8;
+
   /// Per-worker event counts, summed on read.
   struct Counters {
-    std::uint64_t steals = 0;   // successful steal operations
-    std::uint64_t stolen = 0;   // nodes moved by them
-    std::uint64_t parks = 0;    // times a worker went to sleep
-    std::uint64_t polled = 0;   // nodes run
+    std::uint64_t steals = 0;     // successful steal operations
+    std::uint64_t stolen = 0;     // nodes moved by them
+    std::uint64_t parks = 0;      // times a worker went to sleep
+    std::uint64_t polled = 0;     // nodes run
+    std::uint64_t parked_ns = 0;  // time spent parked, all workers
+    std::array<std::uint64_t, kEventSlots> events{};
   };
 
   explicit Pool(Options options);
@@ -57,6 +63,10 @@ class Pool {
   /// Asks workers to exit once no work is visible, and joins them. Nodes
   /// scheduled after stop() returns are never run.
   void stop() noexcept;
+
+  /// Adds one to event slot `slot`: on the calling worker's own line, or on
+  /// a shared line from other threads. Thread safety: any thread.
+  void count(std::size_t slot) noexcept;
 
   /// The pool whose worker is the calling thread, or null.
   static Pool* current() noexcept;
@@ -95,6 +105,9 @@ class Pool {
   // Written once by stop(); read by workers when they run out of work.
   alignas(sync::kFalseSharingRange) sync::Atomic<bool> stopping_{false};
   std::vector<std::thread> threads_;
+  // Events counted from threads outside the pool (fetch_add).
+  alignas(sync::kFalseSharingRange) std::array<sync::Atomic<std::uint64_t>, kEventSlots>
+      external_events_{};
 };
 
 }  // namespace sluice::detail

@@ -134,21 +134,36 @@ TEST_CASE("a dropped handle detaches: the task still runs and is counted", "[sco
   CHECK(ran.load() == 1000);
 }
 
-TEST_CASE("a scope destroyed outside the pool waits for its children", "[scope]") {
+TEST_CASE("a scope destroyed outside the pool stops its children and waits for them",
+          "[scope]") {
   sluice::Runtime rt(workers(2));
-  std::atomic<int> ran{0};
+  std::atomic<int> started{0};
+  std::atomic<int> ended{0};
+  std::atomic<int> finished_loop{0};
   {
     Scope scope(rt);
     for (int i = 0; i < 100; ++i) {
-      scope.spawn_detached([](std::atomic<int>& n) -> Task<void> {
-        for (int k = 0; k < 100; ++k) {
-          co_await sluice::yield();
+      scope.spawn_detached([](std::atomic<int>& start, std::atomic<int>& end,
+                              std::atomic<int>& loop) -> Task<void> {
+        start.fetch_add(1);
+        struct OnExit {
+          std::atomic<int>& n;
+          ~OnExit() { n.fetch_add(1); }
+        } on_exit{end};
+        for (int k = 0; k < 1'000'000; ++k) {
+          co_await sluice::yield();  // throws cancelled_error once stopped
         }
-        n.fetch_add(1);
-      }(ran));
+        loop.fetch_add(1);
+      }(started, ended, finished_loop));
     }
   }
-  CHECK(ran.load() == 100);
+  // Every child that started had ended before the destructor returned; the
+  // others were stopped before they ran.
+  CHECK(ended.load() == started.load());
+  CHECK(finished_loop.load() < 100);
+  const auto m = rt.metrics();
+  CHECK(m.pending == 0);
+  CHECK(m.cancelled + static_cast<std::uint64_t>(finished_loop.load()) == 100);
 }
 
 TEST_CASE("done() turns true once the child finished", "[scope]") {

@@ -26,7 +26,7 @@ asio::awaitable<std::uint64_t> fib_co(int n, int cutoff) {
 Report run_co_spawn(const Params& p, int cutoff) {
   int n = fib::argument(p);
   if (cutoff == 0 && !p.slow && !p.n_given)
-    return {p.n, {}, {{"cutoff", "0"}}, "slow(run_with_--slow)"};
+    return {p.n, {}, fib::tags(0), "slow(run_with_--slow)"};
   asio::thread_pool pool(p.threads);
   auto t = measure(p.reps, [&] {
     fib::check_result(n, asio::co_spawn(pool, fib_co(n, cutoff), asio::use_future).get());
@@ -39,7 +39,8 @@ Report run_co_spawn(const Params& p, int cutoff) {
 
 void register_fib_asio(Registry& r) {
   for (int cutoff : fib::cutoffs)
-    r.add({"fib", "asio", "co_spawn", [cutoff](const Params& p) { return run_co_spawn(p, cutoff); }});
+    r.add("fib", "asio", "co_spawn", [cutoff](const Params& p) { return run_co_spawn(p, cutoff); },
+          fib::tags(cutoff));
 }
 
 }  // namespace bench

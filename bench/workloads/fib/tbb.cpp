@@ -33,7 +33,8 @@ Report run_task_group(const Params& p, int cutoff) {
 
 void register_fib_tbb(Registry& r) {
   for (int cutoff : fib::cutoffs)
-    r.add({"fib", "tbb", "task_group", [cutoff](const Params& p) { return run_task_group(p, cutoff); }});
+    r.add("fib", "tbb", "task_group", [cutoff](const Params& p) { return run_task_group(p, cutoff); },
+          fib::tags(cutoff));
 }
 
 }  // namespace bench

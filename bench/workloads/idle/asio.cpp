@@ -17,6 +17,6 @@ Report run_post(const Params& p) {
 
 }  // namespace
 
-void register_idle_asio(Registry& r) { r.add({"idle", "asio", "post", run_post}); }
+void register_idle_asio(Registry& r) { r.add("idle", "asio", "post", run_post); }
 
 }  // namespace bench

@@ -30,8 +30,8 @@ Report run_spawn_detached(const Params& p) {
 }  // namespace
 
 void register_idle_sluice(Registry& r) {
-  r.add({"idle", "sluice", "post", run_post});
-  r.add({"idle", "sluice", "spawn_detached", run_spawn_detached});
+  r.add("idle", "sluice", "post", run_post);
+  r.add("idle", "sluice", "spawn_detached", run_spawn_detached);
 }
 
 }  // namespace bench

@@ -16,6 +16,6 @@ Report run_enqueue(const Params& p) {
 
 }  // namespace
 
-void register_idle_tbb(Registry& r) { r.add({"idle", "tbb", "enqueue", run_enqueue}); }
+void register_idle_tbb(Registry& r) { r.add("idle", "tbb", "enqueue", run_enqueue); }
 
 }  // namespace bench

@@ -28,6 +28,6 @@ Report run_post(const Params& p) {
 
 }  // namespace
 
-void register_microjobs_asio(Registry& r) { r.add({"microjobs", "asio", "post", run_post}); }
+void register_microjobs_asio(Registry& r) { r.add("microjobs", "asio", "post", run_post); }
 
 }  // namespace bench

@@ -16,7 +16,7 @@ Report run_loop(const Params& p) {
 }  // namespace
 
 void register_microjobs_seq(Registry& r) {
-  r.add({"microjobs", "seq", "loop", run_loop, /*sequential=*/true});
+  r.add_sequential("microjobs", "seq", "loop", run_loop);
 }
 
 }  // namespace bench

@@ -27,6 +27,6 @@ Report run_spawn(const Params& p) {
 
 }  // namespace
 
-void register_microjobs_sluice(Registry& r) { r.add({"microjobs", "sluice", "spawn", run_spawn}); }
+void register_microjobs_sluice(Registry& r) { r.add("microjobs", "sluice", "spawn", run_spawn); }
 
 }  // namespace bench

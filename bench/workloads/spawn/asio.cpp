@@ -58,8 +58,8 @@ Report run_post(const Params& p) {
 
 void register_spawn_asio(Registry& r) {
   for (const char* name : spawn::names) {
-    r.add({name, "asio", "co_spawn", run_co_spawn});
-    r.add({name, "asio", "post", run_post});
+    r.add(name, "asio", "co_spawn", run_co_spawn);
+    r.add(name, "asio", "post", run_post);
   }
 }
 

@@ -67,9 +67,9 @@ Report run_external(const Params& p) {
 
 void register_spawn_sluice(Registry& r) {
   for (const char* name : spawn::names) {
-    r.add({name, "sluice", "co_await_spawn", run_co_await_spawn});
-    r.add({name, "sluice", "spawn_with_handle", run_spawn_with_handle});
-    r.add({name, "sluice", "external", run_external});
+    r.add(name, "sluice", "co_await_spawn", run_co_await_spawn);
+    r.add(name, "sluice", "spawn_with_handle", run_spawn_with_handle);
+    r.add(name, "sluice", "external", run_external);
   }
 }
 

@@ -31,7 +31,7 @@ Report run_task_group(const Params& p) {
 }  // namespace
 
 void register_spawn_tbb(Registry& r) {
-  for (const char* name : spawn::names) r.add({name, "tbb", "task_group", run_task_group});
+  for (const char* name : spawn::names) r.add(name, "tbb", "task_group", run_task_group);
 }
 
 }  // namespace bench

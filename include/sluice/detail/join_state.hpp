@@ -25,7 +25,7 @@ class JoinStateBase : public TaskContext {
   static constexpr std::uintptr_t kDone = 1;
 
   JoinStateBase(Pool* runs_on, ScopeState* scope, std::uint32_t refs) noexcept
-      : TaskContext{runs_on}, scope_(scope), detached_(refs == 1), refs_(refs) {}
+      : TaskContext(runs_on, scope), detached_(refs == 1), refs_(refs) {}
 
   [[nodiscard]] bool done() const noexcept {
     return waiter_.load(std::memory_order_acquire) == kDone;
@@ -38,28 +38,37 @@ class JoinStateBase : public TaskContext {
                                            std::memory_order_acq_rel, std::memory_order_acquire);
   }
 
+  /// Withdraws `waiter` (a timeout won the race); false if the task's
+  /// completion already took it and will resume it.
+  bool withdraw_waiter(PromiseBase* waiter) noexcept {
+    auto expected = reinterpret_cast<std::uintptr_t>(waiter);
+    return waiter_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel,
+                                           std::memory_order_acquire);
+  }
+
   /// Marks the result published; returns the waiter to resume, if any.
   PromiseBase* complete() noexcept {
     const auto prev = waiter_.exchange(kDone, std::memory_order_acq_rel);
     return prev == 0 ? nullptr : reinterpret_cast<PromiseBase*>(prev);
   }
 
-  [[nodiscard]] ScopeState* scope() const noexcept { return scope_; }
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      delete this;
+    }
+  }
   /// Spawned without a handle.
   [[nodiscard]] bool detached() const noexcept { return detached_; }
 
  protected:
-  ~JoinStateBase() = default;
-
-  // Drops one reference; true when it was the last.
-  bool release_ref() noexcept { return refs_.fetch_sub(1, std::memory_order_acq_rel) == 1; }
+  virtual ~JoinStateBase() = default;
 
  private:
-  ScopeState* scope_;
   bool detached_;
   // Written by the task (complete) and the waiter (set_waiter).
   std::atomic<std::uintptr_t> waiter_{0};
-  // Written by the handle's destructor and the finishing task.
+  // Written by the handle, the finishing task and pending timeouts.
   std::atomic<std::uint32_t> refs_;
 };
 
@@ -67,15 +76,10 @@ template <class T>
 class JoinState final : public JoinStateBase {
  public:
   using JoinStateBase::JoinStateBase;
+  ~JoinState() override = default;
 
   static void* operator new(std::size_t size) { return frame_allocate(size); }
   static void operator delete(void* p, std::size_t size) noexcept { frame_deallocate(p, size); }
-
-  void release() noexcept {
-    if (release_ref()) {
-      delete this;
-    }
-  }
 
   std::optional<Result<T>> result;  // set by the task before complete()
 };

@@ -10,17 +10,11 @@
 
 #include "sluice/detail/frame_allocator.hpp"
 #include "sluice/detail/scheduler.hpp"
+#include "sluice/detail/task_context.hpp"
 #include "sluice/detail/task_node.hpp"
 #include "sluice/result.hpp"
 
 namespace sluice::detail {
-
-/// What every task in one spawned tree shares: the pool it runs on. Owned
-/// by the root (a JoinState or a block_on waiter); nested tasks inherit a
-/// pointer to it when they are awaited.
-struct TaskContext {
-  Pool* pool = nullptr;
-};
 
 /// A TaskNode that resumes a coroutine.
 struct CoroNode : TaskNode {
@@ -92,6 +86,9 @@ class ResultSlot {
     state_.template emplace<1>(std::forward<U>(v));
   }
   void set_exception(std::exception_ptr e) noexcept { state_.template emplace<2>(std::move(e)); }
+  [[nodiscard]] std::exception_ptr exception() const noexcept {
+    return state_.index() == 2 ? std::get<2>(state_) : nullptr;
+  }
 
   /// The value, or rethrows.
   T take() {
@@ -124,6 +121,7 @@ class ResultSlot<void> {
  public:
   void set_value() noexcept {}
   void set_exception(std::exception_ptr e) noexcept { exception_ = std::move(e); }
+  [[nodiscard]] std::exception_ptr exception() const noexcept { return exception_; }
   void take() {
     if (exception_) {
       std::rethrow_exception(exception_);

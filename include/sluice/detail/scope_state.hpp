@@ -1,13 +1,34 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <vector>
 
+#include "sluice/detail/admission.hpp"
 #include "sluice/detail/promise.hpp"
+#include "sluice/detail/runtime_core.hpp"
 
 namespace sluice::detail {
 
-/// A scope's bookkeeping: how many children are pending and who is joining.
+class ScopeState;
+
+/// A producer suspended in `co_await scope.spawn(t)` until every admission
+/// level has a slot for it. Lives in the producer's frame.
+struct SpawnWaiter : AdmissionWaiter {
+  ScopeState* scope = nullptr;
+  PromiseBase* producer = nullptr;
+  std::size_t level = 0;  // index of the level being waited on
+};
+
+/// A scope's bookkeeping: admission, pending children, joiner, stop.
+///
+/// Admission levels, innermost first: this scope's max_pending, each bounded
+/// ancestor's, the runtime's. A spawn takes a slot at every level or at none;
+/// a finished child gives them back.
 ///
 /// state_ = 2 * pending | kJoining. A joiner stores itself in joiner_, then
 /// sets kJoining; if pending was already 0 it takes the bit back and does not
@@ -17,9 +38,29 @@ namespace sluice::detail {
 /// (pending 0 -> 1) makes the CAS fail and defers the wake to that child.
 class ScopeState {
  public:
-  explicit ScopeState(Pool* pool) noexcept : pool_(pool) {}
+  ScopeState(RuntimeCore& core, ScopeState* parent, std::optional<std::size_t> max_pending,
+             std::optional<std::chrono::nanoseconds> task_timeout);
+  ScopeState(const ScopeState&) = delete;
+  ScopeState& operator=(const ScopeState&) = delete;
+  ~ScopeState();
 
-  [[nodiscard]] Pool* pool() const noexcept { return pool_; }
+  [[nodiscard]] Pool* pool() const noexcept { return core_->pool; }
+  [[nodiscard]] RuntimeCore& core() const noexcept { return *core_; }
+  [[nodiscard]] std::optional<std::chrono::nanoseconds> task_timeout() const noexcept {
+    return task_timeout_;
+  }
+  [[nodiscard]] std::optional<std::size_t> max_pending() const noexcept;
+
+  /// Takes a slot at every level without waiting: errc{} on success,
+  /// rejected when a level is full, shutting_down after stop or shutdown.
+  errc try_admit() noexcept;
+
+  /// Takes slots level by level, queueing `w` where one is full. True: the
+  /// producer must suspend until w->on_ready; false: done (see w->error).
+  bool admit_or_wait(SpawnWaiter& w) noexcept;
+
+  /// Gives back one slot at every level (a child finished).
+  void release_admission() noexcept;
 
   /// Counts a new child. Thread safety: any thread.
   void add_child() noexcept {
@@ -55,6 +96,15 @@ class ScopeState {
     return state_.load(std::memory_order_acquire) / kOne;
   }
 
+  /// Cancels every child (and nested scope) and refuses new spawns.
+  void request_stop() noexcept;
+  /// Refuses new spawns (shutting_down) and wakes waiting producers.
+  void close() noexcept;
+  [[nodiscard]] bool stop_requested() const noexcept { return stop_.stop_requested(); }
+  [[nodiscard]] bool closed() const noexcept { return closing_.stop_requested(); }
+  [[nodiscard]] std::stop_token stop_token() const noexcept { return stop_.get_token(); }
+  [[nodiscard]] std::stop_token closing_token() const noexcept { return closing_.get_token(); }
+
  private:
   static constexpr std::uint64_t kJoining = 1;
   static constexpr std::uint64_t kOne = 2;
@@ -68,10 +118,29 @@ class ScopeState {
     return nullptr;
   }
 
-  Pool* pool_;
+  static void on_level_ready(AdmissionWaiter* w) noexcept;
+  void release_levels(std::size_t count) noexcept;
+
+  struct StopLink {
+    ScopeState* scope;
+    void operator()() const noexcept { scope->request_stop(); }
+  };
+  struct CloseLink {
+    ScopeState* scope;
+    void operator()() const noexcept { scope->close(); }
+  };
+
+  RuntimeCore* core_;
+  std::optional<std::chrono::nanoseconds> task_timeout_;
+  std::optional<Admission> own_admission_;
+  std::vector<Admission*> levels_;  // immutable after construction
+  std::stop_source stop_;
+  std::stop_source closing_;
   // Written by spawners (add), children (finish) and the joiner; see above.
   std::atomic<std::uint64_t> state_{0};
   PromiseBase* joiner_ = nullptr;  // written by the joiner before it sets kJoining
+  std::optional<std::stop_callback<StopLink>> stop_link_;    // parent's (or runtime's) stop
+  std::optional<std::stop_callback<CloseLink>> close_link_;  // parent's (or runtime's) closing
 };
 
 }  // namespace sluice::detail

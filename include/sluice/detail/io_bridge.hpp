@@ -1,0 +1,112 @@
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/post.hpp>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+
+#include "sluice/detail/frame_allocator.hpp"
+
+namespace sluice::detail {
+
+/// Connects a task's stop requests to the Asio operation it awaits.
+///
+/// One per task, made on its first use_task operation and shared (reference
+/// counted) with emits still queued. Asio 1.22's cancellation_signal is not
+/// thread-safe, and an operation's own steps (a composed read's next
+/// read_some, its completion) run on the I/O object's executor. So:
+///   - arm() installs the operation under mutex_ (the task's worker);
+///   - cancel() (any thread) posts the emit to that executor, where it runs
+///     serialised with the operation, and emits under mutex_ only if still
+///     armed;
+///   - disarm() (the completion, on that executor) clears the slot, which
+///     1.22 leaves installed, so a late emit never reaches a dead operation.
+/// With one reactor thread the io_context is that serialising executor; with
+/// more, create I/O objects on a strand (asio::make_strand(rt.io_context())).
+class IoBridge {
+ public:
+  static void* operator new(std::size_t size) { return frame_allocate(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { frame_deallocate(p, size); }
+
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      delete this;
+    }
+  }
+
+  /// Marks an operation in flight; false (nothing armed) if stop was already
+  /// requested, checked under the lock so a concurrent cancel() is not lost.
+  template <class StopRequested>
+  bool arm(asio::any_io_executor executor, const std::stop_token& scope_token,
+           StopRequested&& stop_requested) {
+    if (scope_token.stop_possible()) {
+      // Outside the lock: the callback runs at once if stop is already set.
+      scope_callback_.emplace(scope_token, Canceller{this});
+    }
+    std::lock_guard lock(mutex_);
+    if (stop_requested()) {
+      return false;
+    }
+    executor_ = std::move(executor);
+    armed_ = true;
+    return true;
+  }
+
+  [[nodiscard]] asio::cancellation_slot slot() noexcept { return signal_.slot(); }
+
+  /// Releases the lock taken around the initiation (see UseTaskOperation).
+  std::mutex& mutex() noexcept { return mutex_; }
+
+  /// The operation completed: forget it. Runs on the operation's executor.
+  void disarm() noexcept {
+    {
+      std::lock_guard lock(mutex_);
+      armed_ = false;
+      signal_.slot().clear();
+    }
+    scope_callback_.reset();  // outside the lock: it may be running cancel()
+  }
+
+  /// From any thread: cancels the operation in flight, if any.
+  void cancel() noexcept {
+    std::lock_guard lock(mutex_);
+    if (!armed_) {
+      return;
+    }
+    add_ref();
+    try {
+      asio::post(executor_, [this] {
+        {
+          std::lock_guard inner(mutex_);
+          if (armed_) {
+            signal_.emit(asio::cancellation_type::terminal);
+          }
+        }
+        release();
+      });
+    } catch (...) {  // the executor refused: nothing in flight to cancel
+      refs_.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+
+ private:
+  struct Canceller {
+    IoBridge* bridge;
+    void operator()() const noexcept { bridge->cancel(); }
+  };
+
+  std::atomic<std::uint32_t> refs_{1};
+  std::mutex mutex_;
+  asio::cancellation_signal signal_;  // guarded by mutex_ (emit, clear, install)
+  asio::any_io_executor executor_;    // guarded by mutex_
+  bool armed_ = false;                // guarded by mutex_
+  // Written by arm() and disarm() only, both from the task's own operation.
+  std::optional<std::stop_callback<Canceller>> scope_callback_;
+};
+
+}  // namespace sluice::detail

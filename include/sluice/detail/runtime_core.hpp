@@ -1,0 +1,51 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stop_token>
+
+#include <asio/io_context.hpp>
+
+#include "sluice/detail/admission.hpp"
+
+namespace sluice::detail {
+
+class Pool;
+class PromiseBase;
+class JoinStateBase;
+class DeadlineQueue;
+
+/// Task outcomes and admission events, counted per worker.
+enum class Event : std::uint8_t { spawned, completed, failed, cancelled, timed_out, rejected };
+inline constexpr std::size_t kEventCount = 6;
+
+/// Counts `e` on the calling worker's counters (or the shared ones).
+void count_event(Pool& pool, Event e) noexcept;
+
+/// What scopes and tasks need from their Runtime. Owned by Runtime::Impl.
+///
+/// Two stop sources drive shutdown: `closing` stops admission (new spawns
+/// fail with shutting_down, waiting producers are woken with it) and
+/// `stopping` asks every task to stop. Every top-level scope links both to
+/// its own; nested scopes link to their parent's.
+struct RuntimeCore {
+  Pool* pool = nullptr;
+  asio::io_context* io = nullptr;
+  std::optional<Admission> admission;  // Config::max_pending
+  std::optional<std::chrono::nanoseconds> task_timeout;
+  std::stop_source closing;
+  std::stop_source stopping;
+  DeadlineQueue* deadlines = nullptr;
+};
+
+/// Cancels `task` with timed_out at `timeout` from now unless it finished.
+/// Holds a reference to the task's state until then.
+void add_task_deadline(RuntimeCore& core, JoinStateBase& task, std::chrono::nanoseconds timeout);
+
+/// At `timeout` from now, if `waiter` still waits for `task`: withdraws it,
+/// sets *timed_out, cancels the task with timed_out and resumes the waiter.
+void add_wait_deadline(RuntimeCore& core, JoinStateBase& task, std::chrono::nanoseconds timeout,
+                       PromiseBase* waiter, bool* timed_out);
+
+}  // namespace sluice::detail

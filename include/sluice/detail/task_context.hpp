@@ -1,0 +1,65 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <stop_token>
+
+#include "sluice/error.hpp"
+
+namespace sluice::detail {
+
+class Pool;
+class ScopeState;
+class IoBridge;
+struct OwnStop;
+
+/// What every task in one spawned tree shares, owned by its root (a
+/// JoinState, or a block_on waiter); nested tasks inherit a pointer to it
+/// when they are awaited.
+///
+/// Stop: a task is asked to stop by its own handle (cancel, a timeout) or
+/// through its scope's std::stop_source. The first reason recorded wins, so
+/// an outcome is reported as cancelled or timed_out consistently.
+///
+/// Thread safety: request_stop and stop_requested from any thread; io_bridge
+/// and stop_token only from the task itself.
+class TaskContext {
+ public:
+  TaskContext(Pool* runs_on, ScopeState* scope) noexcept : pool(runs_on), scope_(scope) {}
+  TaskContext(const TaskContext&) = delete;
+  TaskContext& operator=(const TaskContext&) = delete;
+
+  Pool* pool;
+
+  [[nodiscard]] ScopeState* scope() const noexcept { return scope_; }
+
+  /// Records `reason` (cancelled or timed_out) unless one is recorded, and
+  /// reaches the I/O operation in flight and the task's std::stop_token.
+  void request_stop(errc reason) noexcept;
+
+  /// Stop asked by the task's handle, a timeout, or its scope.
+  [[nodiscard]] bool stop_requested() const noexcept;
+
+  /// The error a stopped task ends with: its own reason, else cancelled.
+  [[nodiscard]] errc stop_error() const noexcept;
+
+  /// The bridge to the task's in-flight Asio operation (made on first use).
+  IoBridge& io_bridge();
+
+  /// A std::stop_token that fires on any stop of this task (made on first use).
+  std::stop_token stop_token();
+
+ protected:
+  ~TaskContext();
+
+ private:
+  ScopeState* scope_;  // null for block_on roots
+  // Written once (CAS) by whoever stops the task first; read by the task.
+  std::atomic<std::uint8_t> stop_reason_{0};
+  // Written once by the task (first use_task operation); read by request_stop.
+  std::atomic<IoBridge*> io_{nullptr};
+  // Written once by the task (first stop_token()); read by request_stop.
+  std::atomic<OwnStop*> own_stop_{nullptr};
+};
+
+}  // namespace sluice::detail

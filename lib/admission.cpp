@@ -1,0 +1,87 @@
+#include "sluice/detail/admission.hpp"
+
+namespace sluice::detail {
+
+bool Admission::acquire_or_wait(AdmissionWaiter* w) noexcept {
+  std::unique_lock lock(mutex_);
+  if (closed_.load(std::memory_order_acquire)) {
+    w->error = close_error_;
+    return false;
+  }
+  if (head_ == nullptr && cas_acquire()) {
+    return false;  // got a slot without waiting
+  }
+  w->next = nullptr;
+  if (tail_ != nullptr) {
+    tail_->next = w;
+  } else {
+    head_ = w;
+  }
+  tail_ = w;
+  waiting_.fetch_add(1, std::memory_order_seq_cst);
+  // Retry after publishing waiting_: a release that ran just before it did
+  // not see us. Serve from the head to keep FIFO.
+  if (head_ == w && cas_acquire()) {
+    pop_head();
+    return false;
+  }
+  return true;
+}
+
+AdmissionWaiter* Admission::pop_head() noexcept {
+  AdmissionWaiter* w = head_;
+  head_ = w->next;
+  if (head_ == nullptr) {
+    tail_ = nullptr;
+  }
+  waiting_.fetch_sub(1, std::memory_order_seq_cst);
+  return w;
+}
+
+void Admission::release() noexcept {
+  AdmissionWaiter* ready = nullptr;
+  if (waiting_.load(std::memory_order_seq_cst) == 0) {
+    used_.fetch_sub(1, std::memory_order_seq_cst);
+    if (waiting_.load(std::memory_order_seq_cst) == 0) {
+      return;  // a producer queueing after this point finds the slot itself
+    }
+    // A producer queued meanwhile: serve the oldest if the slot is still free.
+    std::lock_guard lock(mutex_);
+    if (head_ != nullptr && cas_acquire()) {
+      ready = pop_head();
+    }
+  } else {
+    std::lock_guard lock(mutex_);
+    if (head_ != nullptr) {
+      ready = pop_head();  // the slot changes hands; used_ stays
+    } else {
+      used_.fetch_sub(1, std::memory_order_seq_cst);
+    }
+  }
+  if (ready != nullptr) {
+    ready->on_ready(ready);
+  }
+}
+
+void Admission::close(errc error) noexcept {
+  AdmissionWaiter* list = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_.load(std::memory_order_relaxed)) {
+      return;
+    }
+    close_error_ = error;
+    closed_.store(true, std::memory_order_release);
+    list = head_;
+    head_ = tail_ = nullptr;
+    waiting_.store(0, std::memory_order_seq_cst);
+  }
+  while (list != nullptr) {
+    AdmissionWaiter* next = list->next;
+    list->error = error;
+    list->on_ready(list);
+    list = next;
+  }
+}
+
+}  // namespace sluice::detail
