@@ -32,6 +32,7 @@ Scope::Scope(Scope& parent, ScopeOptions options)
 
 Scope::~Scope() {
   if (state_.pending() == 0) {
+    state_.wait_idle();
     return;
   }
   if (detail::current_pool() != nullptr) {
@@ -43,6 +44,7 @@ Scope::~Scope() {
   }
   state_.request_stop();
   runtime_->block_on(join());
+  state_.wait_idle();
 }
 
 namespace {

@@ -1,5 +1,7 @@
 #include "sluice/detail/scope_state.hpp"
 
+#include <thread>
+
 namespace sluice::detail {
 
 ScopeState::ScopeState(RuntimeCore& core, ScopeState* parent,
@@ -97,6 +99,12 @@ void ScopeState::release_levels(std::size_t count) noexcept {
 }
 
 void ScopeState::release_admission() noexcept { release_levels(levels_.size()); }
+
+void ScopeState::wait_idle() const noexcept {
+  while (!idle()) {
+    std::this_thread::yield();
+  }
+}
 
 void ScopeState::close() noexcept {
   closing_.request_stop();

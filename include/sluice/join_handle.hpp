@@ -21,7 +21,8 @@ class Scope;
 /// Destroying a handle without awaiting it detaches the task: it still runs
 /// to completion and is counted by its scope.
 ///
-/// Thread safety: one thread uses a handle at a time; await it once.
+/// Thread safety: one thread uses a handle at a time. Await it once: a
+/// second await throws std::logic_error.
 /// cancel() may be called from any thread.
 template <class T>
 class JoinHandle {
@@ -51,8 +52,15 @@ class JoinHandle {
     bool await_suspend(std::coroutine_handle<P> waiter) noexcept {
       return state->set_waiter(&waiter.promise());
     }
-    T await_resume() { return std::move(*state->result).value(); }
-    Result<T> take_result() { return std::move(*state->result); }
+    T await_resume() { return take_result().value(); }
+    Result<T> take_result() {
+      if (!state->result) {
+        throw std::logic_error("sluice::JoinHandle: the result was already taken (await once)");
+      }
+      Result<T> r = std::move(*state->result);
+      state->result.reset();
+      return r;
+    }
   };
 
   /// The task's value; rethrows its exception.

@@ -140,6 +140,8 @@ class Scope {
   [[nodiscard]] std::optional<std::size_t> max_pending() const noexcept {
     return state_.max_pending();
   }
+  /// Producers suspended in spawn() waiting for a slot of this scope.
+  [[nodiscard]] std::size_t waiting() const noexcept { return state_.waiting(); }
   [[nodiscard]] const std::string& name() const noexcept { return options_.name; }
   [[nodiscard]] Runtime& runtime() const noexcept { return *runtime_; }
 
@@ -248,11 +250,10 @@ std::coroutine_handle<> Scope::finish(detail::PromiseBase& base) noexcept {
     js->result.reset();
   }
 
-  // The scope first: a handle that reads done() may let its owner destroy
-  // the scope, so the scope is not touched after complete().
-  detail::ScopeState* scope = js->scope();
-  scope->release_admission();
-  detail::PromiseBase* joiner = scope->finish_child();
+  // The scope first (pending, then admission slots): a handle that reads
+  // done() may let its owner destroy the scope, so it is not touched after
+  // complete().
+  detail::PromiseBase* joiner = js->scope()->finish_child();
   detail::PromiseBase* waiter = js->complete();
   js->release();
 

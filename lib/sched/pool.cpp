@@ -18,6 +18,12 @@ constexpr int kSearchRounds = 4;                 // steal rounds before parking
 constexpr int kSpinPerRound = 64;                // pauses between rounds
 constexpr std::size_t kInjectorBatch = 32;       // nodes taken from the injector at once
 
+std::int64_t now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // Owner-only counter: a plain increment visible to readers without a locked op.
 void bump(sync::Atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
   // relaxed: monotonic statistic; readers tolerate staleness.
@@ -51,6 +57,8 @@ struct alignas(sync::kFalseSharingRange) Pool::Worker {
   sync::Atomic<std::uint64_t> parks{0};
   sync::Atomic<std::uint64_t> polled{0};
   sync::Atomic<std::uint64_t> parked_ns{0};
+  // steady_clock nanoseconds when the current park began; 0 when running.
+  sync::Atomic<std::int64_t> parked_since{0};
   std::array<sync::Atomic<std::uint64_t>, kEventSlots> events{};
 
   std::size_t random_below(std::size_t n) noexcept {  // xorshift64
@@ -307,14 +315,13 @@ void Pool::park(Worker& w) noexcept {
     return;
   }
   bump(w.parks);
-  const auto parked_at = std::chrono::steady_clock::now();
+  const auto parked_at = now_ns();
+  w.parked_since.store(parked_at, std::memory_order_relaxed);
   while (w.wake.load(std::memory_order_acquire) == 0) {
     w.wake.wait(0, std::memory_order_acquire);
   }
-  bump(w.parked_ns, static_cast<std::uint64_t>(
-                        std::chrono::duration_cast<std::chrono::nanoseconds>(
-                            std::chrono::steady_clock::now() - parked_at)
-                            .count()));
+  w.parked_since.store(0, std::memory_order_relaxed);
+  bump(w.parked_ns, static_cast<std::uint64_t>(now_ns() - parked_at));
   // Woken by notify() (counted as searching) or by stop() (not counted).
   w.searching = !stopping_.load(std::memory_order_acquire);
 }
@@ -376,6 +383,10 @@ Pool::Counters Pool::counters() const noexcept {
     c.parks += w->parks.load(std::memory_order_relaxed);
     c.polled += w->polled.load(std::memory_order_relaxed);
     c.parked_ns += w->parked_ns.load(std::memory_order_relaxed);
+    // A worker parked right now has not added its current park yet.
+    if (const auto since = w->parked_since.load(std::memory_order_relaxed); since != 0) {
+      c.parked_ns += static_cast<std::uint64_t>(std::max<std::int64_t>(now_ns() - since, 0));
+    }
   }
   // Outcome slots before the spawned slot (slot 0), each with acquire: a
   // task seen finished is then seen spawned, so spawned - finished >= 0.

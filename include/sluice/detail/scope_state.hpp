@@ -30,12 +30,18 @@ struct SpawnWaiter : AdmissionWaiter {
 /// ancestor's, the runtime's. A spawn takes a slot at every level or at none;
 /// a finished child gives them back.
 ///
-/// state_ = 2 * pending | kJoining. A joiner stores itself in joiner_, then
-/// sets kJoining; if pending was already 0 it takes the bit back and does not
-/// suspend. The child that brings pending to 0 while kJoining is set takes
-/// the bit (CAS kJoining -> 0) and resumes the joiner. Exactly one of them
-/// wins the CAS, so the joiner is resumed once; a spawn racing with that
+/// state_ = pending * kOne | finishing * kFinishing | kJoining.
+/// A joiner stores itself in joiner_, then sets kJoining; if pending was
+/// already 0 it takes the bit back and does not suspend. The child that
+/// brings pending to 0 while kJoining is set takes the bit (a CAS that only
+/// succeeds while pending is 0) and resumes the joiner. Exactly one of them
+/// clears the bit, so the joiner is resumed once; a spawn racing with that
 /// (pending 0 -> 1) makes the CAS fail and defers the wake to that child.
+///
+/// In a bounded scope a finishing child leaves `pending` before it gives its
+/// admission slots back (so pending never exceeds max_pending, even
+/// briefly), and is counted in `finishing` meanwhile: the scope is not
+/// destroyed until finishing is 0 (wait_idle).
 class ScopeState {
  public:
   ScopeState(RuntimeCore& core, ScopeState* parent, std::optional<std::size_t> max_pending,
@@ -50,6 +56,10 @@ class ScopeState {
     return task_timeout_;
   }
   [[nodiscard]] std::optional<std::size_t> max_pending() const noexcept;
+  /// Producers queued for a slot of this scope's own bound.
+  [[nodiscard]] std::size_t waiting() const noexcept {
+    return own_admission_ ? own_admission_->waiting() : 0;
+  }
 
   /// Takes a slot at every level without waiting: errc{} on success,
   /// rejected when a level is full, shutting_down after stop or shutdown.
@@ -68,16 +78,25 @@ class ScopeState {
     state_.fetch_add(kOne, std::memory_order_relaxed);
   }
 
-  /// Counts a finished child; returns the joiner to resume, if this was the
-  /// last child and someone is joining.
+  /// Counts a finished child and gives back its admission slots; returns
+  /// the joiner to resume, if this was the last child and someone joins.
+  /// The scope is not touched after it returns.
   PromiseBase* finish_child() noexcept {
-    // acq_rel: the child's results happen-before the joiner's resumption.
-    const auto prev = state_.fetch_sub(kOne, std::memory_order_acq_rel);
-    if (prev != (kOne | kJoining)) {
-      return nullptr;
+    if (levels_.empty()) {
+      // acq_rel: the child's results happen-before the joiner's resumption.
+      const auto prev = state_.fetch_sub(kOne, std::memory_order_acq_rel);
+      return last_with_joiner(prev) ? take_joiner() : nullptr;
     }
-    return take_joiner();
+    const auto prev = state_.fetch_sub(kOne - kFinishing, std::memory_order_acq_rel);
+    PromiseBase* joiner = last_with_joiner(prev) ? take_joiner() : nullptr;
+    release_admission();
+    // release: the destructor's acquire in wait_idle sees us done with it.
+    state_.fetch_sub(kFinishing, std::memory_order_release);
+    return joiner;
   }
+
+  /// Waits (briefly: one release_admission) for children still finishing.
+  void wait_idle() const noexcept;
 
   /// Registers `joiner`; false if no child is pending (do not suspend).
   bool set_joiner(PromiseBase* joiner) noexcept {
@@ -95,6 +114,9 @@ class ScopeState {
   [[nodiscard]] std::uint64_t pending() const noexcept {
     return state_.load(std::memory_order_acquire) / kOne;
   }
+  [[nodiscard]] bool idle() const noexcept {
+    return (state_.load(std::memory_order_acquire) & ~kJoining) == 0;
+  }
 
   /// Cancels every child (and nested scope) and refuses new spawns.
   void request_stop() noexcept;
@@ -107,13 +129,21 @@ class ScopeState {
 
  private:
   static constexpr std::uint64_t kJoining = 1;
-  static constexpr std::uint64_t kOne = 2;
+  static constexpr std::uint64_t kFinishing = 2;           // 16 bits: at most one per worker
+  static constexpr std::uint64_t kOne = std::uint64_t{1} << 17;
 
+  static bool last_with_joiner(std::uint64_t prev) noexcept {
+    return prev / kOne == 1 && (prev & kJoining) != 0;
+  }
+
+  // Clears kJoining if pending is 0; returns the joiner if this call did.
   PromiseBase* take_joiner() noexcept {
-    auto expected = kJoining;
-    if (state_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel,
-                                       std::memory_order_relaxed)) {
-      return joiner_;
+    auto s = state_.load(std::memory_order_acquire);
+    while (s / kOne == 0 && (s & kJoining) != 0) {
+      if (state_.compare_exchange_weak(s, s & ~kJoining, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+        return joiner_;
+      }
     }
     return nullptr;
   }

@@ -1,0 +1,260 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "deadline.hpp"
+#include "sluice/detail/admission.hpp"
+#include "sluice/sluice.hpp"
+
+using namespace std::chrono_literals;
+using sluice::JoinHandle;
+using sluice::Scope;
+using sluice::ScopeOptions;
+using sluice::Task;
+using sluice::detail::Admission;
+using sluice::detail::AdmissionWaiter;
+
+namespace {
+
+struct RecordingWaiter : AdmissionWaiter {
+  std::vector<int>* order = nullptr;
+  int id = 0;
+  RecordingWaiter() {
+    on_ready = [](AdmissionWaiter* w) noexcept {
+      auto* self = static_cast<RecordingWaiter*>(w);
+      self->order->push_back(self->error == sluice::errc{} ? self->id : -self->id);
+    };
+  }
+};
+
+sluice::Config workers(std::size_t n) { return sluice::Config{.threads = n}; }
+
+Task<std::uint64_t> twice(std::uint64_t i) { co_return i * 2; }
+
+}  // namespace
+
+TEST_CASE("the gate hands slots to waiters in FIFO order", "[admission]") {
+  Admission gate(2);
+  CHECK(gate.try_acquire());
+  CHECK(gate.try_acquire());
+  CHECK_FALSE(gate.try_acquire());
+  std::vector<int> order;
+  std::vector<RecordingWaiter> waiters(3);
+  for (int i = 0; i < 3; ++i) {
+    waiters[i].order = &order;
+    waiters[i].id = i + 1;
+    CHECK(gate.acquire_or_wait(&waiters[i]));
+  }
+  CHECK(gate.waiting() == 3);
+  CHECK_FALSE(gate.try_acquire());  // no overtaking while others wait
+  gate.release();
+  gate.release();
+  CHECK(order == std::vector<int>{1, 2});
+  CHECK(gate.in_use() == 2);  // handed over, never lowered
+  gate.close(sluice::errc::shutting_down);
+  CHECK(order == std::vector<int>{1, 2, -3});
+  CHECK(gate.waiting() == 0);
+  RecordingWaiter late;
+  late.order = &order;
+  CHECK_FALSE(gate.acquire_or_wait(&late));
+  CHECK(late.error == sluice::errc::shutting_down);
+}
+
+TEST_CASE("a million spawns through max_pending = 1000: the bound holds, nothing is lost",
+          "[admission][stress]") {
+  sluice::Runtime rt(workers(4));
+  constexpr std::uint64_t n = 1'000'000;
+  constexpr std::size_t bound = 1000;
+  Scope scope(rt, ScopeOptions{.max_pending = bound});
+  std::atomic<bool> sampling{true};
+  std::atomic<std::uint64_t> max_seen{0};
+  std::atomic<std::uint64_t> samples{0};
+  std::thread sampler([&] {
+    while (sampling.load(std::memory_order_relaxed)) {
+      const auto p = scope.pending();
+      if (p > max_seen.load(std::memory_order_relaxed)) {
+        max_seen.store(p, std::memory_order_relaxed);
+      }
+      samples.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  std::atomic<std::uint64_t> sum{0};
+  // The co_await spawn path: the producer suspends at the bound.
+  auto bounded = [&]() -> Task<void> {
+    for (std::uint64_t i = 0; i < n; ++i) {
+      auto h = co_await scope.spawn([](std::uint64_t v, std::atomic<std::uint64_t>& s)
+                                        -> Task<void> {
+        s.fetch_add(v * 2, std::memory_order_relaxed);
+        co_return;
+      }(i, sum));
+      (void)h;  // dropped: detached, still counted by the scope
+    }
+    co_await scope.join();
+  };
+  rt.block_on(bounded());
+  sampling.store(false);
+  sampler.join();
+  INFO("pending sampled " << samples.load() << " times");
+  CHECK(max_seen.load() <= bound);
+  CHECK(max_seen.load() >= bound / 2);  // the bound was actually reached
+  CHECK(sum.load() == n * (n - 1));
+  const auto m = rt.metrics();
+  CHECK(m.spawned == n);
+  CHECK(m.completed == n);
+  CHECK(m.rejected == 0);
+}
+
+TEST_CASE("waiting producers resume in FIFO order", "[admission]") {
+  sluice::Runtime rt(workers(2));
+  Scope scope(rt, ScopeOptions{.max_pending = 1});
+  // A gate task holds the only slot until released.
+  std::atomic<bool> open{false};
+  auto gate = [](std::atomic<bool>& o) -> Task<void> {
+    while (!o.load()) {
+      co_await sluice::yield();
+    }
+  };
+  auto holder = scope.spawn_with_handle(gate(open));
+  REQUIRE(holder.valid());
+  std::mutex m;
+  std::vector<int> order;
+  Scope producers(rt);
+  for (int id = 0; id < 8; ++id) {
+    producers.spawn_detached([](Scope& s, int me, std::mutex& mu, std::vector<int>& out)
+                                 -> Task<void> {
+      auto h = co_await s.spawn([](std::mutex& mu2, std::vector<int>& out2, int who)
+                                    -> Task<void> {
+        std::lock_guard lock(mu2);
+        out2.push_back(who);
+        co_return;
+      }(mu, out, me));
+      co_await h;
+    }(scope, id, m, order));
+    // Let producer `id` queue at the gate before the next one starts.
+    REQUIRE(sluice::test::eventually(
+        [&] { return scope.waiting() == static_cast<std::size_t>(id) + 1; }));
+  }
+  open.store(true);
+  rt.block_on(producers.join());
+  rt.block_on(scope.join());
+  CHECK(order == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7});
+}
+
+TEST_CASE("spawn_with_handle at the bound returns a handle already rejected", "[admission]") {
+  sluice::Runtime rt(workers(2));
+  Scope scope(rt, ScopeOptions{.max_pending = 1});
+  std::atomic<bool> open{false};
+  auto held = scope.spawn_with_handle([](std::atomic<bool>& o) -> Task<void> {
+    while (!o.load()) {
+      co_await sluice::yield();
+    }
+  }(open));
+  auto refused = scope.spawn_with_handle(twice(1));
+  CHECK(refused.done());
+  auto check = [&]() -> Task<bool> {
+    auto r = co_await refused.result();
+    co_return !r.has_value() && r.error() == sluice::errc::rejected;
+  };
+  CHECK(rt.block_on(check()));
+  auto awaiting = [&]() -> Task<void> { co_await refused; };
+  CHECK_THROWS_AS(rt.block_on(awaiting()), std::logic_error);  // taken by result()
+  auto refused_again = scope.spawn_with_handle(twice(2));
+  auto awaiting_again = [&]() -> Task<void> { co_await refused_again; };
+  CHECK_THROWS_AS(rt.block_on(awaiting_again()), sluice::rejected_error);
+  open.store(true);
+  rt.block_on(scope.join());
+  const auto m = rt.metrics();
+  CHECK(m.rejected == 2);
+  CHECK(m.spawned == m.completed + m.rejected);
+}
+
+TEST_CASE("nested scopes count toward the parent's bound and the runtime's", "[admission]") {
+  sluice::Runtime rt(sluice::Config{.threads = 2, .max_pending = 3});
+  Scope outer(rt, ScopeOptions{.max_pending = 2});
+  Scope inner(outer);
+  std::atomic<bool> open{false};
+  auto hold = [](std::atomic<bool>& o) -> Task<void> {
+    while (!o.load()) {
+      co_await sluice::yield();
+    }
+  };
+  auto a = inner.spawn_with_handle(hold(open));
+  auto b = outer.spawn_with_handle(hold(open));
+  auto c = inner.spawn_with_handle(hold(open));  // outer is full
+  CHECK_FALSE(a.done());
+  CHECK(c.done());
+  Scope other(rt);
+  auto d = other.spawn_with_handle(hold(open));  // runtime: 3rd slot
+  auto e = other.spawn_with_handle(hold(open));  // runtime full
+  CHECK_FALSE(d.done());
+  CHECK(e.done());
+  open.store(true);
+  rt.block_on(inner.join());
+  rt.block_on(outer.join());
+  rt.block_on(other.join());
+  CHECK(rt.metrics().rejected == 2);
+}
+
+TEST_CASE("stopping a scope wakes waiting producers with shutting_down", "[admission]") {
+  sluice::Runtime rt(workers(2));
+  Scope scope(rt, ScopeOptions{.max_pending = 1});
+  std::atomic<bool> open{false};
+  auto held = scope.spawn_with_handle([](std::atomic<bool>& o) -> Task<void> {
+    while (!o.load()) {
+      co_await sluice::yield();
+    }
+  }(open));
+  std::atomic<int> refused{0};
+  Scope producers(rt);
+  for (int i = 0; i < 4; ++i) {
+    producers.spawn_detached([](Scope& s, std::atomic<int>& r) -> Task<void> {
+      try {
+        auto h = co_await s.spawn(twice(1));
+        (void)h;
+      } catch (const sluice::shutting_down_error&) {
+        r.fetch_add(1);
+      }
+    }(scope, refused));
+  }
+  REQUIRE(sluice::test::eventually([&] { return scope.waiting() == 4; }));
+  scope.request_stop();  // also stops `held`: yield throws
+  rt.block_on(producers.join());
+  rt.block_on(scope.join());
+  CHECK(refused.load() == 4);
+  auto late = scope.spawn_with_handle(twice(2));
+  auto check = [&]() -> Task<std::error_code> { auto r = co_await late.result();
+    co_return r.error(); };
+  CHECK(rt.block_on(check()) == sluice::errc::shutting_down);
+  const auto m = rt.metrics();
+  CHECK(m.spawned == m.completed + m.failed + m.cancelled + m.timed_out + m.rejected);
+}
+
+TEST_CASE("a task spawning into its own full scope waits, without blocking the pool",
+          "[admission]") {
+  // Both slots are held by parents waiting for a slot for their child: those
+  // tasks wait on each other. The pool keeps running other work, and a stop
+  // resolves it (the waiting spawns fail with shutting_down).
+  sluice::Runtime rt(workers(2));
+  Scope scope(rt, ScopeOptions{.max_pending = 2});
+  std::atomic<int> parents_waiting{0};
+  for (int i = 0; i < 2; ++i) {
+    scope.spawn_detached([](Scope& s, std::atomic<int>& w) -> Task<void> {
+      w.fetch_add(1);
+      auto h = co_await s.spawn(twice(3));
+      co_await h;
+    }(scope, parents_waiting));
+  }
+  REQUIRE(sluice::test::eventually(
+      [&] { return parents_waiting.load() == 2 && scope.waiting() == 2; }));
+  CHECK(scope.pending() == 2);
+  Scope elsewhere(rt);
+  auto other = elsewhere.spawn_with_handle(twice(21));
+  auto get = [&]() -> Task<std::uint64_t> { co_return co_await other; };
+  CHECK(rt.block_on(get()) == 42);  // the pool is not blocked
+  scope.request_stop();
+  rt.block_on(scope.join());
+  CHECK(scope.pending() == 0);
+}

@@ -1,0 +1,47 @@
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <stdexcept>
+
+#include "sluice/sluice.hpp"
+
+using namespace std::chrono_literals;
+using sluice::Scope;
+using sluice::ScopeOptions;
+using sluice::Task;
+
+namespace {
+Task<int> one() { co_return 1; }
+}  // namespace
+
+TEST_CASE("invalid configurations are refused with a clear error", "[bad_input]") {
+  CHECK_THROWS_WITH(sluice::Runtime(sluice::Config{.max_pending = 0}),
+                    Catch::Contains("max_pending"));
+  CHECK_THROWS_WITH(sluice::Runtime(sluice::Config{.task_timeout = 0ms}),
+                    Catch::Contains("task_timeout"));
+  CHECK_THROWS_AS(sluice::Runtime(sluice::Config{.task_timeout = -5ms}), std::invalid_argument);
+  sluice::Runtime rt(sluice::Config{.threads = 2});
+  CHECK_THROWS_AS(Scope(rt, ScopeOptions{.max_pending = 0}), std::invalid_argument);
+  CHECK_THROWS_AS(Scope(rt, ScopeOptions{.task_timeout = 0ns}), std::invalid_argument);
+}
+
+TEST_CASE("an absurd thread count is capped", "[bad_input]") {
+  sluice::Runtime rt(sluice::Config{.threads = 1'000'000});
+  CHECK(rt.threads() < 1'000'000);
+  CHECK(rt.threads() >= 1);
+  CHECK(rt.block_on(one()) == 1);
+}
+
+TEST_CASE("empty tasks and handles are refused", "[bad_input]") {
+  sluice::Runtime rt(sluice::Config{.threads = 2});
+  Scope scope(rt);
+  CHECK_THROWS_AS(scope.spawn_with_handle(Task<int>()), std::invalid_argument);
+  CHECK_THROWS_AS(rt.block_on(Task<int>()), std::invalid_argument);
+  sluice::JoinHandle<int> empty;
+  auto awaits = [&]() -> Task<int> { co_return co_await empty; };
+  CHECK_THROWS_AS(rt.block_on(awaits()), std::logic_error);
+  auto h = scope.spawn_with_handle(one());
+  auto zero = [&]() -> Task<void> { (void)co_await h.await_timeout(0ms); };
+  CHECK_THROWS_AS(rt.block_on(zero()), std::invalid_argument);
+  rt.block_on(scope.join());
+}

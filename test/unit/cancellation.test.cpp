@@ -1,0 +1,187 @@
+#include <asio/ip/tcp.hpp>
+#include <asio/read.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/write.hpp>
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <stop_token>
+#include <thread>
+
+#include "deadline.hpp"
+#include "sluice/sluice.hpp"
+
+using namespace std::chrono_literals;
+using asio::ip::tcp;
+using sluice::Scope;
+using sluice::Task;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+sluice::Config workers(std::size_t n) { return sluice::Config{.threads = n}; }
+
+Task<int> sleep_on_timer(sluice::Runtime& rt, std::chrono::milliseconds d,
+                         std::atomic<bool>& waiting) {
+  asio::steady_timer timer(rt.io_context());
+  timer.expires_after(d);
+  waiting.store(true);
+  co_await timer.async_wait(sluice::use_task);
+  co_return 1;
+}
+
+template <class T>
+Task<std::error_code> outcome(sluice::JoinHandle<T>& h) {
+  auto r = co_await h.result();
+  co_return r.error();
+}
+
+}  // namespace
+
+TEST_CASE("cancel() completes a 10 s timer wait within milliseconds", "[cancel]") {
+  sluice::Runtime rt(workers(2));
+  Scope scope(rt);
+  std::atomic<bool> waiting{false};
+  auto h = scope.spawn_with_handle(sleep_on_timer(rt, 10s, waiting));
+  REQUIRE(sluice::test::eventually([&] { return waiting.load(); }));
+  std::this_thread::sleep_for(5ms);  // the wait is in flight on the reactor
+  const auto start = Clock::now();
+  h.cancel();
+  CHECK(rt.block_on(outcome(h)) == sluice::errc::cancelled);
+  CHECK(Clock::now() - start < 2s);
+  h.cancel();  // twice, and after it finished: harmless
+  rt.block_on(scope.join());
+  CHECK(rt.metrics().cancelled == 1);
+}
+
+TEST_CASE("cancel() completes a socket read that would wait forever", "[cancel]") {
+  sluice::Runtime rt(workers(2));
+  tcp::acceptor acceptor(rt.io_context(), tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  tcp::socket client(rt.io_context());
+  client.connect(acceptor.local_endpoint());
+  tcp::socket server = acceptor.accept();
+  std::atomic<bool> reading{false};
+  Scope scope(rt);
+  auto h = scope.spawn_with_handle([](tcp::socket& s, std::atomic<bool>& r) -> Task<std::size_t> {
+    std::array<char, 16> buf{};
+    r.store(true);
+    co_return co_await s.async_read_some(asio::buffer(buf), sluice::use_task);  // nothing comes
+  }(server, reading));
+  REQUIRE(sluice::test::eventually([&] { return reading.load(); }));
+  std::this_thread::sleep_for(5ms);
+  const auto start = Clock::now();
+  h.cancel();
+  auto awaited = [&]() -> Task<bool> {
+    try {
+      co_await h;
+    } catch (const sluice::cancelled_error&) {
+      co_return true;
+    }
+    co_return false;
+  };
+  CHECK(rt.block_on(awaited()));
+  CHECK(Clock::now() - start < 2s);
+  rt.block_on(scope.join());
+}
+
+TEST_CASE("a composed read on a strand is cancelled too", "[cancel]") {
+  sluice::Runtime rt(sluice::Config{.threads = 2, .io_threads = 2});
+  tcp::acceptor acceptor(rt.io_context(), tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  tcp::socket client(asio::make_strand(rt.io_context()));
+  client.connect(acceptor.local_endpoint());
+  tcp::socket server = acceptor.accept();
+  Scope scope(rt);
+  std::atomic<bool> reading{false};
+  auto h = scope.spawn_with_handle([](tcp::socket& s, std::atomic<bool>& r) -> Task<void> {
+    std::array<char, 64> buf{};
+    r.store(true);
+    co_await asio::async_read(s, asio::buffer(buf), sluice::use_task);  // gets 4 of 64
+  }(client, reading));
+  REQUIRE(sluice::test::eventually([&] { return reading.load(); }));
+  asio::write(server, asio::buffer("abcd", 4));
+  std::this_thread::sleep_for(10ms);
+  h.cancel();
+  CHECK(rt.block_on(outcome(h)) == sluice::errc::cancelled);
+}
+
+TEST_CASE("request_stop on a scope cancels every child's I/O", "[cancel]") {
+  sluice::Runtime rt(workers(2));
+  Scope scope(rt);
+  std::atomic<int> started{0};
+  std::vector<sluice::JoinHandle<int>> handles;
+  std::array<std::atomic<bool>, 20> waiting{};
+  for (auto& w : waiting) {
+    handles.push_back(scope.spawn_with_handle(sleep_on_timer(rt, 10s, w)));
+  }
+  REQUIRE(sluice::test::eventually([&] {
+    for (auto& w : waiting) {
+      if (!w.load()) {
+        return false;
+      }
+    }
+    return true;
+  }));
+  const auto start = Clock::now();
+  scope.request_stop();
+  rt.block_on(scope.join());
+  CHECK(Clock::now() - start < 2s);
+  for (auto& h : handles) {
+    CHECK(rt.block_on(outcome(h)) == sluice::errc::cancelled);
+  }
+  (void)started;
+}
+
+TEST_CASE("a nested scope stops with its parent", "[cancel]") {
+  sluice::Runtime rt(workers(2));
+  Scope parent(rt);
+  Scope child(parent);
+  std::atomic<bool> waiting{false};
+  auto h = child.spawn_with_handle(sleep_on_timer(rt, 10s, waiting));
+  REQUIRE(sluice::test::eventually([&] { return waiting.load(); }));
+  parent.request_stop();
+  CHECK(rt.block_on(outcome(h)) == sluice::errc::cancelled);
+  CHECK(child.stop_token().stop_requested());
+}
+
+TEST_CASE("this_task::stop_token fires on cancel", "[cancel]") {
+  sluice::Runtime rt(workers(2));
+  Scope scope(rt);
+  std::atomic<bool> have_token{false};
+  auto h = scope.spawn_with_handle([](std::atomic<bool>& ready) -> Task<bool> {
+    std::stop_token token = co_await sluice::this_task::stop_token();
+    ready.store(true);
+    while (!token.stop_requested()) {
+      std::this_thread::sleep_for(1ms);  // CPU work that polls its token
+    }
+    co_return true;
+  }(have_token));
+  REQUIRE(sluice::test::eventually([&] { return have_token.load(); }));
+  h.cancel();
+  auto value = [&]() -> Task<bool> { co_return co_await h; };
+  CHECK(rt.block_on(value()));  // it returned normally: completed, not cancelled
+}
+
+TEST_CASE("a task cancelled before it starts never runs", "[cancel]") {
+  sluice::Runtime rt(workers(1));
+  Scope scope(rt);
+  std::atomic<bool> gate{false};
+  std::atomic<int> ran{0};
+  // Occupy the only worker so the second task stays queued.
+  scope.spawn_detached([](std::atomic<bool>& g) -> Task<void> {
+    while (!g.load()) {
+      std::this_thread::sleep_for(1ms);
+    }
+    co_return;
+  }(gate));
+  auto h = scope.spawn_with_handle([](std::atomic<int>& r) -> Task<void> {
+    r.fetch_add(1);
+    co_return;
+  }(ran));
+  h.cancel();
+  gate.store(true);
+  CHECK(rt.block_on(outcome(h)) == sluice::errc::cancelled);
+  CHECK(ran.load() == 0);
+}
