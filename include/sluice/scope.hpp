@@ -196,7 +196,8 @@ detail::JoinState<T>* Scope::refuse(Task<T> task, errc e, std::uint32_t refs) {
   if (refs == 1) {
     return nullptr;
   }
-  auto* js = new detail::JoinState<T>(state_.pool(), &state_, refs);
+  // One reference: the handle's (no task runs to hold the other).
+  auto* js = new detail::JoinState<T>(state_.pool(), &state_, 1);
   js->result.emplace(Result<T>::failure(make_error_code(e)));
   js->complete();
   return js;

@@ -1,10 +1,13 @@
 // A service skeleton: work in a bounded scope, SIGINT/SIGTERM for a graceful
-// shutdown with a deadline.
+// shutdown with a deadline. (Inside a task, sluice::wait_for_signal(rt,
+// SIGINT, SIGTERM) does the same; the set here is installed before the
+// service announces itself, so no early signal is missed.)
 //
 //   graceful [--deadline-ms N] [--stuck N]
 //
 // Prints "ready" once its work is running, then a summary after shutdown;
 // exits 0 after a shutdown (clean or not), 2 on bad arguments.
+#include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <sluice/sluice.hpp>
 
@@ -26,7 +29,8 @@ sluice::Task<void> tick(sluice::Runtime& rt, std::chrono::milliseconds period, i
   }
 }
 
-sluice::Task<int> serve(sluice::Runtime& rt, std::chrono::milliseconds deadline, int stuck) {
+sluice::Task<int> serve(sluice::Runtime& rt, asio::signal_set& signals,
+                        std::chrono::milliseconds deadline, int stuck) {
   sluice::Scope work(rt, sluice::ScopeOptions{.max_pending = 1000, .name = "work"});
   for (int i = 0; i < 100; ++i) {
     work.spawn_detached(tick(rt, 5ms, 10));  // finishes in ~50 ms
@@ -36,7 +40,7 @@ sluice::Task<int> serve(sluice::Runtime& rt, std::chrono::milliseconds deadline,
   }
   std::printf("ready\n");
   std::fflush(stdout);
-  const int signal = co_await sluice::wait_for_signal(rt, SIGINT, SIGTERM);
+  const int signal = co_await signals.async_wait(sluice::use_task);
   std::printf("signal %d: shutting down within %lld ms\n", signal,
               static_cast<long long>(deadline.count()));
   const bool clean = co_await rt.shutdown(deadline);
@@ -86,5 +90,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   sluice::Runtime rt(sluice::Config{.threads = 2});
-  return rt.block_on(serve(rt, std::chrono::milliseconds(deadline_ms), static_cast<int>(stuck)));
+  // Installed before "ready" is printed, on the thread signals are sent to.
+  asio::signal_set signals(rt.io_context(), SIGINT, SIGTERM);
+  return rt.block_on(
+      serve(rt, signals, std::chrono::milliseconds(deadline_ms), static_cast<int>(stuck)));
 }

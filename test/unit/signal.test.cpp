@@ -3,6 +3,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -50,6 +52,11 @@ TEST_CASE("wait_for_signal returns the signal delivered", "[signal]") {
   // Ignored until the signal_set installs its handler, so the retries below
   // cannot kill the test before the task runs.
   std::signal(SIGUSR2, SIG_IGN);
+  // Asio opens its process-wide signal pipe with the first signal_set and
+  // closes it with the last: open it on this thread, where the handler runs,
+  // and keep it open for the test.
+  asio::io_context io;
+  asio::signal_set keep_open(io);
   sluice::Runtime rt(sluice::Config{.threads = 2});
   sluice::Scope scope(rt);
   auto h = scope.spawn_with_handle(sluice::wait_for_signal(rt, SIGUSR1, SIGUSR2));
