@@ -3,9 +3,12 @@
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
+#include <functional>
 #include <optional>
+#include <ranges>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include "sluice/detail/join_state.hpp"
 #include "sluice/detail/scope_state.hpp"
@@ -130,6 +133,40 @@ class Scope {
     return true;
   }
 
+  /// Runs `fn(item) -> Task<U>` over `inputs` with exactly `max_concurrency`
+  /// items in flight while input remains (a new one starts as each
+  /// finishes), pulling inputs lazily: the iterator is advanced only when a
+  /// slot is free, so a million-line input is never held. Results come back
+  /// in input order; a failing item is a failed Result, not an abort. `fn`
+  /// may be called from several workers at once. If this scope (or the
+  /// calling task) is stopped, pulling stops, items in flight are cancelled,
+  /// and the call returns with those (and, for a sized range, the items never
+  /// pulled) reported as errc::cancelled. Throws std::invalid_argument for
+  /// max_concurrency 0.
+  template <std::ranges::input_range R, class F>
+  Task<std::vector<Result<detail::task_value_t<std::invoke_result_t<F&, std::ranges::range_value_t<R>>>>>>
+  stream_process(R inputs, std::size_t max_concurrency, F fn);
+
+  /// The same, handing `sink(index, Result<U>)` each outcome as it completes
+  /// (in completion order; calls are serialised) in O(max_concurrency)
+  /// memory. An exception from the sink is rethrown when the call returns.
+  template <std::ranges::input_range R, class F, class Sink>
+  Task<void> stream_process(R inputs, std::size_t max_concurrency, F fn, Sink sink);
+
+  /// Groups `items` into batches of `batch_size` (pulled lazily), runs one
+  /// task per batch (its items in sequence: task overhead amortised over
+  /// tiny items) with at most `max_concurrent_batches` in flight; results
+  /// per item, in order.
+  template <std::ranges::input_range R, class F>
+  Task<std::vector<Result<detail::task_value_t<std::invoke_result_t<F&, std::ranges::range_value_t<R>>>>>>
+  batch_process(R items, std::size_t batch_size, std::size_t max_concurrent_batches, F fn);
+
+  /// Every item at once (bounded only by the enclosing scopes and runtime);
+  /// results in order.
+  template <std::ranges::input_range R, class F>
+  Task<std::vector<Result<detail::task_value_t<std::invoke_result_t<F&, std::ranges::range_value_t<R>>>>>>
+  par_map_async(R&& items, F fn);
+
   /// Completes when no child is pending.
   Task<void> join();
   /// Cancels every child and nested scope; later spawns fail.
@@ -146,6 +183,40 @@ class Scope {
   [[nodiscard]] Runtime& runtime() const noexcept { return *runtime_; }
 
  private:
+  // A slot at every admission level, awaited before an input is pulled.
+  class SlotAwaiter {
+   public:
+    explicit SlotAwaiter(Scope& scope) : scope_(&scope) {}
+    bool await_ready() {
+      error_ = scope_->state_.try_admit();
+      return error_ != errc::rejected;
+    }
+    template <detail::SluicePromise P>
+    bool await_suspend(std::coroutine_handle<P> producer) noexcept {
+      waiter_.producer = &producer.promise();
+      if (scope_->state_.admit_or_wait(waiter_)) {
+        return true;
+      }
+      error_ = waiter_.error;
+      return false;
+    }
+    /// True: a slot is held; false: the scope stopped admitting.
+    bool await_resume() noexcept {
+      if (waiter_.producer != nullptr && error_ == errc::rejected) {
+        error_ = waiter_.error;
+      }
+      return error_ == errc{};
+    }
+
+   private:
+    Scope* scope_;
+    errc error_{};
+    detail::SpawnWaiter waiter_;
+  };
+
+  template <class Item, class U, class Fn, class Deliver>
+  struct Pump;
+
   template <class T>
   detail::JoinState<T>* start(Task<T> task, std::uint32_t refs);
   template <class T>
@@ -273,3 +344,5 @@ std::coroutine_handle<> Scope::finish(detail::PromiseBase& base) noexcept {
 }
 
 }  // namespace sluice
+
+#include "sluice/impl/stream.hpp"

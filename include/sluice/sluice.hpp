@@ -5,6 +5,7 @@
 #include "sluice/error.hpp"
 #include "sluice/executor.hpp"
 #include "sluice/join_handle.hpp"
+#include "sluice/lines.hpp"
 #include "sluice/log.hpp"
 #include "sluice/metrics.hpp"
 #include "sluice/result.hpp"

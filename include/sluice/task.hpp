@@ -148,6 +148,29 @@ struct YieldAwaiter {
   }
 };
 
+/// `co_await CurrentContext{}`: the running task's context (null when the
+/// coroutine was not started by sluice). Never suspends.
+struct CurrentContext {
+  TaskContext* ctx = nullptr;
+  static bool await_ready() noexcept { return false; }
+  template <SluicePromise P>
+  bool await_suspend(std::coroutine_handle<P> h) noexcept {
+    ctx = h.promise().ctx_;
+    return false;
+  }
+  [[nodiscard]] TaskContext* await_resume() const noexcept { return ctx; }
+};
+
+template <class T>
+struct TaskValue;
+template <class T>
+struct TaskValue<Task<T>> {
+  using type = T;
+};
+/// U for a Task<U>.
+template <class T>
+using task_value_t = typename TaskValue<std::remove_cvref_t<T>>::type;
+
 struct StopTokenAwaiter {
   std::stop_token token;
 
