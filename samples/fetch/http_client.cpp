@@ -1,0 +1,282 @@
+#include "http_client.hpp"
+
+#include <poll.h>
+
+#include <asio/post.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <atomic>
+#include <optional>
+#include <stdexcept>
+#include <stop_token>
+
+namespace fetch {
+
+using Clock = std::chrono::steady_clock;
+
+// One request, living in the awaiting task's frame until it resumes.
+struct HttpClient::Transfer {
+  HttpClient* client = nullptr;
+  std::string url;
+  std::chrono::milliseconds timeout{0};
+  CURL* easy = nullptr;
+  Clock::time_point started;
+  Response response;
+  bool cancelled = false;
+  std::atomic<bool> done{false};  // written on the strand; read by the stop callback
+  sluice::detail::PromiseBase* waiter = nullptr;
+  char error_buffer[CURL_ERROR_SIZE] = {};
+};
+
+// A socket curl asked us to watch. The descriptor is curl's: released, never
+// closed, when curl stops using it.
+struct HttpClient::Socket {
+  Socket(asio::strand<asio::io_context::executor_type>& strand, curl_socket_t s)
+      : fd(s), descriptor(strand, s) {}
+  ~Socket() { descriptor.release(); }
+  curl_socket_t fd;
+  asio::posix::stream_descriptor descriptor;
+  int what = CURL_POLL_NONE;  // what curl wants now
+  bool reading = false;       // an async_wait(read) is pending
+  bool writing = false;
+};
+
+namespace {
+
+std::size_t count_body(char*, std::size_t size, std::size_t n, void* user) {
+  static_cast<Response*>(user)->bytes += size * n;
+  return size * n;
+}
+
+struct CurlGlobal {
+  CurlGlobal() {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      throw std::runtime_error("curl_global_init failed");
+    }
+  }
+  ~CurlGlobal() { curl_global_cleanup(); }
+};
+
+}  // namespace
+
+HttpClient::HttpClient(sluice::Runtime& rt)
+    : rt_(rt), strand_(asio::make_strand(rt.io_context())), timer_(strand_) {
+  static CurlGlobal global;
+  multi_ = curl_multi_init();
+  if (multi_ == nullptr) {
+    throw std::runtime_error("curl_multi_init failed");
+  }
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &HttpClient::on_socket);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &HttpClient::on_timer);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+}
+
+HttpClient::~HttpClient() {
+  // Transfers end before the client (their tasks await them); what is left
+  // are idle pooled connections.
+  curl_multi_cleanup(multi_);
+  sockets_.clear();
+}
+
+int HttpClient::on_socket(CURL*, curl_socket_t fd, int what, void* self_ptr, void*) {
+  auto& self = *static_cast<HttpClient*>(self_ptr);
+  if (what == CURL_POLL_REMOVE) {
+    if (auto it = self.sockets_.find(fd); it != self.sockets_.end()) {
+      it->second->what = CURL_POLL_NONE;
+      it->second->descriptor.cancel();  // pending waits complete as aborted
+      self.sockets_.erase(it);
+    }
+    return 0;
+  }
+  auto& slot = self.sockets_[fd];
+  if (!slot) {
+    slot = std::make_unique<Socket>(self.strand_, fd);
+  }
+  slot->what = what;
+  self.watch(*slot);
+  return 0;
+}
+
+int HttpClient::on_timer(CURLM*, long timeout_ms, void* self_ptr) {
+  auto& self = *static_cast<HttpClient*>(self_ptr);
+  if (timeout_ms < 0) {
+    self.timer_.cancel();
+    return 0;
+  }
+  self.timer_.expires_after(std::chrono::milliseconds(timeout_ms));
+  self.timer_.async_wait([&self](std::error_code ec) {
+    if (!ec) {
+      self.act(CURL_SOCKET_TIMEOUT, 0);
+    }
+  });
+  return 0;
+}
+
+// Keeps one wait pending per direction curl asked for. Asio's epoll reactor
+// is edge-triggered: data that arrived before the wait, or that curl left
+// unread, raises no new edge. So a wait is armed only after poll() says the
+// socket is not ready already; if it is, curl is called at once (posted, as
+// this may run inside a curl callback). That makes the watch level-triggered.
+void HttpClient::watch(Socket& s) {
+  arm(s, CURL_POLL_IN, CURL_CSELECT_IN, POLLIN, s.reading,
+      asio::posix::descriptor_base::wait_read);
+  arm(s, CURL_POLL_OUT, CURL_CSELECT_OUT, POLLOUT, s.writing,
+      asio::posix::descriptor_base::wait_write);
+}
+
+void HttpClient::arm(Socket& s, int want, int select, short poll_event, bool& pending,
+                     asio::posix::descriptor_base::wait_type wait) {
+  if ((s.what & want) == 0 || pending) {
+    return;
+  }
+  pending = true;
+  const curl_socket_t fd = s.fd;
+  auto ready = [this, fd, select, want](std::error_code ec) {
+    if (auto it = sockets_.find(fd); it != sockets_.end()) {
+      (want == CURL_POLL_IN ? it->second->reading : it->second->writing) = false;
+    }
+    if (!ec) {
+      act(fd, select);
+    }
+  };
+  pollfd p{fd, poll_event, 0};
+  if (::poll(&p, 1, 0) > 0) {
+    asio::post(strand_, [ready] { ready(std::error_code()); });
+  } else {
+    s.descriptor.async_wait(wait, ready);
+  }
+}
+
+void HttpClient::act(curl_socket_t fd, int events) {
+  int running = 0;
+  curl_multi_socket_action(multi_, fd, events, &running);
+  collect();
+  if (fd != CURL_SOCKET_TIMEOUT) {
+    if (auto it = sockets_.find(fd); it != sockets_.end()) {
+      watch(*it->second);  // curl may still want this socket
+    }
+  }
+}
+
+void HttpClient::collect() {
+  int left = 0;
+  while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+    if (msg->msg != CURLMSG_DONE) {
+      continue;
+    }
+    Transfer* t = nullptr;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
+    finish(*t, msg->data.result);
+  }
+}
+
+void HttpClient::start(Transfer& t) {
+  t.started = Clock::now();
+  if (t.cancelled) {  // stopped before it began
+    finish(t, CURLE_ABORTED_BY_CALLBACK);
+    return;
+  }
+  t.easy = curl_easy_init();
+  if (t.easy == nullptr) {
+    t.response.error = "curl_easy_init failed";
+    finish(t, CURLE_FAILED_INIT);
+    return;
+  }
+  curl_easy_setopt(t.easy, CURLOPT_URL, t.url.c_str());
+  curl_easy_setopt(t.easy, CURLOPT_PRIVATE, &t);
+  curl_easy_setopt(t.easy, CURLOPT_WRITEFUNCTION, &count_body);
+  curl_easy_setopt(t.easy, CURLOPT_WRITEDATA, &t.response);
+  curl_easy_setopt(t.easy, CURLOPT_ERRORBUFFER, t.error_buffer);
+  curl_easy_setopt(t.easy, CURLOPT_TIMEOUT_MS, static_cast<long>(t.timeout.count()));
+  curl_easy_setopt(t.easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(t.easy, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(t.easy, CURLOPT_MAXREDIRS, 5L);
+  const CURLMcode rc = curl_multi_add_handle(multi_, t.easy);
+  if (rc != CURLM_OK) {
+    t.response.error = curl_multi_strerror(rc);
+    finish(t, CURLE_FAILED_INIT);
+  }
+}
+
+void HttpClient::abort(Transfer& t) {
+  if (t.done.load(std::memory_order_relaxed)) {
+    return;
+  }
+  t.cancelled = true;
+  if (t.easy != nullptr) {
+    finish(t, CURLE_ABORTED_BY_CALLBACK);
+  }  // else: not started yet; start() sees `cancelled`
+}
+
+void HttpClient::finish(Transfer& t, CURLcode code) {
+  if (t.easy != nullptr) {
+    curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &t.response.status);
+    curl_multi_remove_handle(multi_, t.easy);
+    curl_easy_cleanup(t.easy);
+    t.easy = nullptr;
+  }
+  if (code != CURLE_OK && t.response.error.empty()) {
+    t.response.error = t.error_buffer[0] != '\0' ? t.error_buffer : curl_easy_strerror(code);
+  }
+  t.response.latency =
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t.started);
+  t.done.store(true, std::memory_order_release);
+  t.waiter->schedule();
+}
+
+namespace {
+
+struct TransferAwaiter {
+  HttpClient::Transfer& t;
+  asio::strand<asio::io_context::executor_type>& strand;
+  void (HttpClient::*start)(HttpClient::Transfer&);
+
+  static bool await_ready() noexcept { return false; }
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> h) {
+    t.waiter = &h.promise();
+    asio::post(strand, [this] { (t.client->*start)(t); });
+  }
+  static void await_resume() noexcept {}
+};
+
+// Resumes the task after everything already queued on the strand ran. Not
+// cancellable on purpose: it is what makes a queued abort safe.
+struct DrainAwaiter {
+  asio::strand<asio::io_context::executor_type>& strand;
+  static bool await_ready() noexcept { return false; }
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> h) {
+    auto* waiter = &h.promise();
+    asio::post(strand, [waiter] { waiter->schedule(); });
+  }
+  static void await_resume() noexcept {}
+};
+
+}  // namespace
+
+sluice::Task<Response> HttpClient::get(std::string url, std::chrono::milliseconds timeout) {
+  Transfer t;
+  t.client = this;
+  t.url = std::move(url);
+  t.timeout = timeout;
+  // A stop of this task aborts the transfer, on the strand like every curl call.
+  std::stop_token token = co_await sluice::this_task::stop_token();
+  if (token.stop_requested()) {
+    throw sluice::cancelled_error();
+  }
+  {
+    auto on_stop = [this, &t] { asio::post(strand_, [this, &t] { abort(t); }); };
+    std::stop_callback<decltype(on_stop)> link(token, on_stop);
+    co_await TransferAwaiter{t, strand_, &HttpClient::start};
+  }
+  // The stop callback is gone, but an abort it posted may still be queued:
+  // let the strand drain past it before the Transfer goes out of scope.
+  co_await DrainAwaiter{strand_};
+  if (t.cancelled) {
+    throw sluice::cancelled_error();
+  }
+  co_return t.response;
+}
+
+}  // namespace fetch

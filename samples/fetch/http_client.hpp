@@ -1,0 +1,67 @@
+// An HTTP(S) client for sluice tasks on libcurl's multi-socket interface,
+// driven by the runtime's reactor: curl says which sockets to watch and when
+// its timer is due; Asio waits for those events and hands them back to
+// curl_multi_socket_action. Every curl call runs on one strand of the
+// reactor (a multi handle is not thread-safe); a finished transfer resumes
+// its task on the pool.
+#pragma once
+
+#include <curl/curl.h>
+
+#include <asio/io_context.hpp>
+#include <asio/posix/descriptor_base.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <sluice/sluice.hpp>
+
+namespace fetch {
+
+struct Response {
+  long status = 0;              // HTTP status; 0 when no response came
+  std::uint64_t bytes = 0;      // body bytes received
+  std::chrono::microseconds latency{0};
+  std::string error;            // empty on a transfer that completed
+};
+
+class HttpClient {
+ public:
+  /// Thread safety: get() may be called from any task; one client per runtime.
+  explicit HttpClient(sluice::Runtime& rt);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  /// Fetches `url`, discarding the body. Transport errors, timeouts and
+  /// malformed URLs are reported in Response::error, never thrown; a
+  /// cancelled task aborts the transfer and throws sluice::cancelled_error.
+  sluice::Task<Response> get(std::string url, std::chrono::milliseconds timeout);
+
+  struct Transfer;
+
+ private:
+  struct Socket;
+  static int on_socket(CURL* easy, curl_socket_t fd, int what, void* self, void* socket);
+  static int on_timer(CURLM* multi, long timeout_ms, void* self);
+  void watch(Socket& s);
+  void arm(Socket& s, int want, int select, short poll_event, bool& pending,
+           asio::posix::descriptor_base::wait_type wait);
+  void act(curl_socket_t fd, int events);
+  void collect();
+  void start(Transfer& t);
+  void abort(Transfer& t);
+  void finish(Transfer& t, CURLcode code);
+
+  sluice::Runtime& rt_;
+  asio::strand<asio::io_context::executor_type> strand_;
+  asio::steady_timer timer_;                               // on strand_
+  CURLM* multi_;                                           // used on strand_ only
+  std::map<curl_socket_t, std::unique_ptr<Socket>> sockets_;  // on strand_ only
+};
+
+}  // namespace fetch

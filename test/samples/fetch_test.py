@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""sluice-fetch against a Python HTTP server: results, errors, and SIGTERM.
+
+usage: fetch_test.py PATH_TO_SLUICE_FETCH
+"""
+import http.server
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+FETCH = os.path.abspath(sys.argv[1])
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        if self.path.startswith("/slow/"):
+            time.sleep(30)  # only a cancelled client gets past this
+        return super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 256  # the default 5 drops SYNs under concurrency
+    daemon_threads = True
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read_lines(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+with tempfile.TemporaryDirectory() as root:
+    for i in range(20):
+        with open(os.path.join(root, f"f{i}"), "wb") as f:
+            f.write(b"x" * (i * 1000))
+    os.chdir(root)
+    server = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    closed = f"http://127.0.0.1:{free_port()}/nothing-listens-here"
+
+    # 1. Every URL gets one line; 404, refused and malformed are results.
+    urls = [f"{base}/f{i}" for i in range(20)] + [f"{base}/missing", closed, "ht!tp:/bad url"]
+    with open("urls.txt", "w") as f:
+        f.write("\n".join(urls) + "\n")
+    run = subprocess.run([FETCH, "--concurrency", "8", "--retries", "1", "--output", "out.jsonl",
+                          "urls.txt"], capture_output=True, text=True, timeout=120)
+    check(run.returncode == 1, f"exit 1 when some URLs fail (got {run.returncode})")
+    lines = read_lines("out.jsonl")
+    check(len(lines) == len(urls), f"one line per URL ({len(lines)} of {len(urls)})")
+    by_url = {line["url"]: line for line in lines}
+    check(all(by_url[f"{base}/f{i}"]["status"] == 200 and by_url[f"{base}/f{i}"]["bytes"] == i * 1000
+              for i in range(20)), "200s with the right sizes")
+    check(by_url[f"{base}/missing"]["status"] == 404, "404 reported as a status")
+    check(by_url[closed]["error"] is not None and by_url[closed]["attempts"] == 2,
+          "refused connection is an error, retried once")
+    check(by_url["ht!tp:/bad url"]["error"] is not None, "malformed URL is an error")
+    check(sorted(line["index"] for line in lines) == list(range(len(urls))), "indices complete")
+    check("23 URLs" in run.stderr, "summary on stderr")
+
+    bad = subprocess.run([FETCH, "--concurrency", "0"], capture_output=True, text=True, timeout=30)
+    check(bad.returncode == 2 and "concurrency" in bad.stderr, "bad option: exit 2 with a message")
+    helped = subprocess.run([FETCH, "--help"], capture_output=True, text=True, timeout=30)
+    check(helped.returncode == 0 and "usage" in helped.stdout, "--help")
+
+    # 2. SIGTERM mid-fetch: stop pulling, cancel after the grace, one line per pulled URL.
+    slow = [f"{base}/slow/{i}" for i in range(1000)]
+    with open("slow.txt", "w") as f:
+        f.write("\n".join(slow) + "\n")
+    proc = subprocess.Popen([FETCH, "--concurrency", "8", "--grace", "200", "--quiet",
+                             "--output", "slow.jsonl", "slow.txt"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    took = time.monotonic() - sent
+    check(proc.returncode == 128 + signal.SIGTERM, f"exit 143 after SIGTERM (got {proc.returncode})")
+    check(took < 10, f"stopped in {took:.2f} s")
+    lines = read_lines("slow.jsonl")
+    indices = sorted(line["index"] for line in lines)
+    check(8 <= len(lines) < 1000, f"{len(lines)} URLs pulled, then pulling stopped")
+    check(indices == list(range(len(lines))), "exactly one line per pulled URL")
+    check(all(line["url"] == slow[line["index"]] for line in lines), "each line names its URL")
+    check(all(line["error"] == "cancelled" for line in lines), "in-flight transfers cancelled")
+    server.shutdown()
+
+if failures:
+    print(f"{len(failures)} check(s) failed")
+    sys.exit(1)
