@@ -59,7 +59,7 @@ struct CurlGlobal {
 }  // namespace
 
 HttpClient::HttpClient(sluice::Runtime& rt)
-    : rt_(rt), strand_(asio::make_strand(rt.io_context())), timer_(strand_) {
+    : strand_(asio::make_strand(rt.io_context())), timer_(strand_) {
   static CurlGlobal global;
   multi_ = curl_multi_init();
   if (multi_ == nullptr) {

@@ -57,7 +57,6 @@ class HttpClient {
   void abort(Transfer& t);
   void finish(Transfer& t, CURLcode code);
 
-  sluice::Runtime& rt_;
   asio::strand<asio::io_context::executor_type> strand_;
   asio::steady_timer timer_;                               // on strand_
   CURLM* multi_;                                           // used on strand_ only
