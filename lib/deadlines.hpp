@@ -1,18 +1,23 @@
 // DeadlineQueue: task timeouts and await_timeout without a reactor round trip
-// per spawn.
+// per spawn, in memory proportional to the tasks alive.
 //
-// Deadlines are kept in FIFO lists, one per duration: tasks that share a
-// timeout (a scope's, the runtime's) are added in deadline order, so each
-// list is sorted by construction and expiry pops from its front. One Asio
-// timer, on a strand of the reactor, is armed for the earliest front; adding
-// posts to the reactor only when the new deadline is earlier than the armed
-// one (in practice: when a list was empty). A finished task's entry stays
-// until its deadline, holding a reference to the small JoinState only.
+// Task timeouts: each task's JoinState carries intrusive links; it is
+// appended to the FIFO list for its duration (tasks sharing a timeout are
+// added in deadline order, so each list is sorted by construction) in one of
+// kShards shards, each under its own mutex, picked by the spawning thread.
+// A finishing task unlinks itself in O(1); expiry pops from list fronts.
+// await_timeout entries are rarer and hold a reference to the task instead.
+//
+// One Asio timer, on a strand of the reactor, is armed for the earliest
+// deadline; adding posts to the reactor only when the new deadline is
+// earlier than the armed one (in practice: when a list was empty).
 #pragma once
 
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -29,34 +34,54 @@ class DeadlineQueue {
   using Clock = std::chrono::steady_clock;
 
   explicit DeadlineQueue(asio::io_context& io);
-  ~DeadlineQueue();  // releases what is still queued; the reactor must be stopped
+  ~DeadlineQueue();  // the reactor must be stopped
   DeadlineQueue(const DeadlineQueue&) = delete;
   DeadlineQueue& operator=(const DeadlineQueue&) = delete;
 
-  /// Thread safety: any thread.
-  void add(JoinStateBase& task, std::chrono::nanoseconds timeout, PromiseBase* waiter,
-           bool* timed_out);
+  /// Thread safety: all three from any thread.
+  void add_task(JoinStateBase& task, std::chrono::nanoseconds timeout);
+  void remove_task(JoinStateBase& task) noexcept;
+  void add_wait(JoinStateBase& task, std::chrono::nanoseconds timeout, PromiseBase* waiter,
+                bool* timed_out);
 
-  /// Entries not yet expired (for tests and metrics).
+  /// Entries not yet expired or removed (tests, metrics).
   [[nodiscard]] std::size_t size() const;
 
  private:
-  struct Entry {
-    Clock::time_point deadline;
-    JoinStateBase* task;     // holds one reference
-    PromiseBase* waiter;     // null: a task timeout; else an await_timeout
+  static constexpr std::size_t kShards = 16;
+
+  struct List {
+    JoinStateBase* head = nullptr;
+    JoinStateBase* tail = nullptr;
+    std::size_t size = 0;
+  };
+  struct alignas(128) Shard {
+    mutable std::mutex mutex;
+    std::map<std::int64_t, List> lists;  // by duration; guarded by mutex
+  };
+  struct WaitEntry {
+    std::int64_t deadline_ns;
+    JoinStateBase* task;  // holds one reference
+    PromiseBase* waiter;
     bool* timed_out;
   };
 
-  void arm(Clock::time_point at);       // on the strand
-  void on_timer(std::error_code ec);    // on the strand
-  static void expire(const Entry& e) noexcept;
+  static std::int64_t now_ns() noexcept;
+  static void unlink(List& list, JoinStateBase& task) noexcept;
+  void note_deadline(std::int64_t deadline_ns);
+  void arm(std::int64_t at_ns);           // on the strand
+  void on_timer(std::error_code ec);      // on the strand
+  std::int64_t expire_tasks(std::int64_t now) noexcept;
+  std::int64_t expire_waits(std::int64_t now) noexcept;
 
   asio::strand<asio::io_context::executor_type> strand_;
   asio::steady_timer timer_;  // used on strand_ only
-  mutable std::mutex mutex_;
-  std::map<std::int64_t, std::deque<Entry>> lists_;  // guarded by mutex_
-  Clock::time_point armed_at_ = Clock::time_point::max();  // guarded by mutex_
+  std::array<Shard, kShards> shards_;
+  mutable std::mutex waits_mutex_;
+  std::map<std::int64_t, std::deque<WaitEntry>> waits_;  // guarded by waits_mutex_
+  // The deadline the timer is armed for (max: none). Lowered by adders (CAS),
+  // reset by the timer handler.
+  std::atomic<std::int64_t> armed_at_{INT64_MAX};
 };
 
 }  // namespace sluice::detail

@@ -313,6 +313,9 @@ std::coroutine_handle<> Scope::finish(detail::PromiseBase& base) noexcept {
     }
   }
   std::coroutine_handle<detail::Promise<T>>::from_promise(promise).destroy();
+  if (js->deadline_link.shard != nullptr) {
+    detail::remove_task_deadline(js->scope()->core(), *js);
+  }
   detail::Pool* pool = js->pool;
   count(pool, outcome);
   if (js->detached()) {  // no handle: no one else reads the result

@@ -5,6 +5,9 @@
 #include <chrono>
 #include <thread>
 
+#include "deadline.hpp"
+
+#include "deadlines.hpp"
 #include "sluice/sluice.hpp"
 
 using namespace std::chrono_literals;
@@ -120,4 +123,26 @@ TEST_CASE("many short timeouts share one reactor timer", "[timeout][stress]") {
   const auto m = rt.metrics();
   CHECK(m.timed_out == n / 2);
   CHECK(m.completed == n / 2);
+}
+
+TEST_CASE("a finished task takes its timeout entry with it", "[timeout]") {
+  // Memory for timeouts follows the tasks alive, not the tasks spawned
+  // within the timeout.
+  sluice::Runtime rt(sluice::Config{.threads = 2});
+  Scope scope(rt, ScopeOptions{.task_timeout = 60s});
+  auto& deadlines = *rt.core().deadlines;
+  std::atomic<bool> release{false};
+  auto held = scope.spawn_with_handle([](std::atomic<bool>& r) -> Task<void> {
+    while (!r.load()) {
+      co_await sluice::yield();
+    }
+  }(release));
+  for (int i = 0; i < 10'000; ++i) {
+    scope.spawn_detached([]() -> Task<int> { co_return 1; }());
+  }
+  REQUIRE(sluice::test::eventually([&] { return scope.pending() == 1; }));
+  CHECK(deadlines.size() == 1);  // only the task still running
+  release.store(true);
+  rt.block_on(scope.join());
+  CHECK(deadlines.size() == 0);
 }

@@ -1,5 +1,6 @@
 // sluice: spawning from a task on the pool (co_await scope.spawn, or
 // spawn_with_handle and a co_await per handle) and from a non-worker thread.
+#include <chrono>
 #include <vector>
 
 #include <sluice/sluice.hpp>
@@ -17,9 +18,10 @@ sluice::Task<void> add_twice(std::atomic<std::uint64_t>& sum, std::uint64_t i) {
 
 sluice::Task<std::uint64_t> twice(std::uint64_t i) { co_return i * 2; }
 
-sluice::Task<std::uint64_t> co_await_spawn(sluice::Runtime& rt, std::uint64_t n) {
+sluice::Task<std::uint64_t> co_await_spawn(sluice::Runtime& rt, std::uint64_t n,
+                                           sluice::ScopeOptions options = {}) {
   std::atomic<std::uint64_t> sum{0};
-  sluice::Scope scope(rt);
+  sluice::Scope scope(rt, std::move(options));
   for (std::uint64_t i = 0; i < n; ++i) (void)co_await scope.spawn(add_twice(sum, i));
   co_await scope.join();
   co_return sum.load();
@@ -55,6 +57,21 @@ Report run_co_await_spawn(const Params& p) {
   return run(p, [&](sluice::Runtime& rt) { return rt.block_on(co_await_spawn(rt, p.n)); });
 }
 
+// Admission on every spawn (a bound of n is never reached): its pure cost.
+Report run_admission(const Params& p) {
+  return run(p, [&](sluice::Runtime& rt) {
+    return rt.block_on(co_await_spawn(rt, p.n, sluice::ScopeOptions{.max_pending = p.n}));
+  });
+}
+
+// A timeout registered for every task (none fires).
+Report run_timeout(const Params& p) {
+  return run(p, [&](sluice::Runtime& rt) {
+    return rt.block_on(
+        co_await_spawn(rt, p.n, sluice::ScopeOptions{.task_timeout = std::chrono::seconds(60)}));
+  });
+}
+
 Report run_spawn_with_handle(const Params& p) {
   return run(p, [&](sluice::Runtime& rt) { return rt.block_on(with_handles(rt, p.n)); });
 }
@@ -68,6 +85,8 @@ Report run_external(const Params& p) {
 void register_spawn_sluice(Registry& r) {
   for (const char* name : spawn::names) {
     r.add(name, "sluice", "co_await_spawn", run_co_await_spawn);
+    r.add(name, "sluice", "co_await_spawn_admission", run_admission);
+    r.add(name, "sluice", "co_await_spawn_timeout", run_timeout);
     r.add(name, "sluice", "spawn_with_handle", run_spawn_with_handle);
     r.add(name, "sluice", "external", run_external);
   }

@@ -52,6 +52,17 @@ class JoinStateBase : public TaskContext {
     return prev == 0 ? nullptr : reinterpret_cast<PromiseBase*>(prev);
   }
 
+  /// Links of the task's timeout in a DeadlineQueue list; owned and guarded
+  /// by that queue (see lib/deadlines.hpp). Null shard: no timeout.
+  struct DeadlineLink {
+    void* shard = nullptr;
+    void* list = nullptr;
+    JoinStateBase* prev = nullptr;
+    JoinStateBase* next = nullptr;
+    std::int64_t deadline_ns = 0;
+  };
+  DeadlineLink deadline_link;
+
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {

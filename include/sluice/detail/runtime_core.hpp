@@ -39,9 +39,10 @@ struct RuntimeCore {
   DeadlineQueue* deadlines = nullptr;
 };
 
-/// Cancels `task` with timed_out at `timeout` from now unless it finished.
-/// Holds a reference to the task's state until then.
+/// Cancels `task` with timed_out at `timeout` from now unless it finished
+/// (remove_task_deadline, called as it finishes, takes it out again).
 void add_task_deadline(RuntimeCore& core, JoinStateBase& task, std::chrono::nanoseconds timeout);
+void remove_task_deadline(RuntimeCore& core, JoinStateBase& task) noexcept;
 
 /// At `timeout` from now, if `waiter` still waits for `task`: withdraws it,
 /// sets *timed_out, cancels the task with timed_out and resumes the waiter.
