@@ -1,5 +1,7 @@
 #include "harness.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -10,8 +12,6 @@
 #include <sstream>
 #include <string_view>
 #include <thread>
-
-#include <unistd.h>
 
 namespace bench {
 namespace {
@@ -36,7 +36,8 @@ std::uint64_t to_number(std::string_view s, std::string_view what) {
   std::uint64_t v = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc{} || end != s.data() + s.size())
-    throw std::invalid_argument("bad number for " + std::string(what) + ": '" + std::string(s) + "'");
+    throw std::invalid_argument("bad number for " + std::string(what) + ": '" + std::string(s) +
+                                "'");
   return v;
 }
 
@@ -152,8 +153,11 @@ Options parse_options(int argc, char** argv) {
 
 Fields make_line(const std::string& bench, const std::string& impl, const std::string& variant,
                  std::size_t threads, const Report& report, std::uint64_t vmhwm_kb) {
-  Fields f{{"bench", bench}, {"impl", impl}, {"variant", variant},
-           {"threads", std::to_string(threads)}, {"n", std::to_string(report.n)}};
+  Fields f{{"bench", bench},
+           {"impl", impl},
+           {"variant", variant},
+           {"threads", std::to_string(threads)},
+           {"n", std::to_string(report.n)}};
   if (!report.skipped.empty()) {
     f.insert(f.end(), report.extra.begin(), report.extra.end());
     f.emplace_back("skipped", report.skipped);
@@ -170,7 +174,10 @@ Fields make_line(const std::string& bench, const std::string& impl, const std::s
 Fields error_line(const std::string& bench, const std::string& impl, const std::string& variant,
                   std::size_t threads, std::uint64_t n, const Fields& tags, std::string error) {
   std::replace(error.begin(), error.end(), ' ', '_');
-  Fields f{{"bench", bench}, {"impl", impl}, {"variant", variant}, {"threads", std::to_string(threads)},
+  Fields f{{"bench", bench},
+           {"impl", impl},
+           {"variant", variant},
+           {"threads", std::to_string(threads)},
            {"n", std::to_string(n)}};
   f.insert(f.end(), tags.begin(), tags.end());
   f.emplace_back("error", error);
@@ -213,11 +220,13 @@ std::string to_json(const std::vector<Fields>& lines) {
       return "";
     };
     out << sep << "    {\"name\": "
-        << json_string(get("bench") + '/' + get("impl") + '/' + get("variant") + "/threads:" + get("threads"));
+        << json_string(get("bench") + '/' + get("impl") + '/' + get("variant") +
+                       "/threads:" + get("threads"));
     if (auto wall = get("wall_ms"); !wall.empty())
-      out << ", \"run_type\": \"aggregate\", \"aggregate_name\": \"median\", \"real_time\": " << wall
-          << ", \"time_unit\": \"ms\"";
-    for (auto& [k, v] : line) out << ", " << json_string(k) << ": " << (is_number(v) ? v : json_string(v));
+      out << ", \"run_type\": \"aggregate\", \"aggregate_name\": \"median\", \"real_time\": "
+          << wall << ", \"time_unit\": \"ms\"";
+    for (auto& [k, v] : line)
+      out << ", " << json_string(k) << ": " << (is_number(v) ? v : json_string(v));
     out << '}';
     sep = ",\n";
   }

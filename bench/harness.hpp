@@ -18,10 +18,10 @@ namespace bench {
 /// What a case needs to know to run once for one thread count.
 struct Params {
   std::size_t threads = 1;
-  std::uint64_t n = 0;      // the workload's size (its default unless --n)
-  bool n_given = false;     // --n was on the command line
+  std::uint64_t n = 0;   // the workload's size (its default unless --n)
+  bool n_given = false;  // --n was on the command line
   int reps = 5;
-  bool slow = false;        // --slow: also run variants skipped by default
+  bool slow = false;  // --slow: also run variants skipped by default
 };
 
 /// Median and best of the measured runs, in milliseconds.
@@ -38,8 +38,8 @@ using Fields = std::vector<std::pair<std::string, std::string>>;
 struct Report {
   std::uint64_t n = 0;
   Timing timing;
-  Fields extra;             // workload-specific key=value pairs, in order
-  std::string skipped;      // non-empty: the case did not run, and why
+  Fields extra;         // workload-specific key=value pairs, in order
+  std::string skipped;  // non-empty: the case did not run, and why
 };
 
 /// Runs `once` for at least one run and at least 200 ms of warm-up, then
@@ -69,8 +69,8 @@ struct Options {
   std::optional<std::string> json_path;
   bool slow = false;
   bool list = false;
-  bool fork = true;         // each case in its own child process
-  int timeout_s = 600;      // per case, when forked
+  bool fork = true;     // each case in its own child process
+  int timeout_s = 600;  // per case, when forked
 };
 
 /// Parses argv; throws std::invalid_argument with a message on bad input.

@@ -1,16 +1,16 @@
 #include "isolate.hpp"
 
-#include <cerrno>
-#include <chrono>
-#include <cstdio>
-#include <cstring>
-#include <stdexcept>
-
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
 
 namespace bench {
 namespace {
@@ -35,7 +35,8 @@ namespace {
 bool read_all(int fd, std::chrono::steady_clock::time_point deadline, std::string& out) {
   char buf[4096];
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     pollfd p{fd, POLLIN, 0};
     int ready = ::poll(&p, 1, static_cast<int>(left.count()));
@@ -62,17 +63,20 @@ std::string run_in_child(const std::function<std::string()>& body, int timeout_s
   }
   ::close(fds[1]);
   std::string out;
-  bool finished = read_all(fds[0], std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s), out);
+  bool finished =
+      read_all(fds[0], std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s), out);
   ::close(fds[0]);
   if (!finished) ::kill(pid, SIGKILL);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (!finished) throw std::runtime_error("timeout: killed after " + std::to_string(timeout_s) + " s");
+  if (!finished)
+    throw std::runtime_error("timeout: killed after " + std::to_string(timeout_s) + " s");
   if (WIFSIGNALED(status))
     throw std::runtime_error("crashed: signal " + std::to_string(WTERMSIG(status)) + " (" +
                              ::strsignal(WTERMSIG(status)) + ")");
-  if (WEXITSTATUS(status) != 0) throw std::runtime_error("child exited with " + std::to_string(WEXITSTATUS(status)));
+  if (WEXITSTATUS(status) != 0)
+    throw std::runtime_error("child exited with " + std::to_string(WEXITSTATUS(status)));
   return out;
 }
 

@@ -13,10 +13,10 @@
 // earlier than the armed one (in practice: when a list was empty).
 #pragma once
 
+#include <array>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -69,8 +69,8 @@ class DeadlineQueue {
   static std::int64_t now_ns() noexcept;
   static void unlink(List& list, JoinStateBase& task) noexcept;
   void note_deadline(std::int64_t deadline_ns);
-  void arm(std::int64_t at_ns);           // on the strand
-  void on_timer(std::error_code ec);      // on the strand
+  void arm(std::int64_t at_ns);       // on the strand
+  void on_timer(std::error_code ec);  // on the strand
   std::int64_t expire_tasks(std::int64_t now) noexcept;
   std::int64_t expire_waits(std::int64_t now) noexcept;
 

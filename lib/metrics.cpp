@@ -9,8 +9,8 @@ double Metrics::utilization() const noexcept {
   if (workers == 0 || interval_ns == 0) {
     return 0.0;
   }
-  const double u =
-      static_cast<double>(busy_ns) / (static_cast<double>(workers) * static_cast<double>(interval_ns));
+  const double u = static_cast<double>(busy_ns) /
+                   (static_cast<double>(workers) * static_cast<double>(interval_ns));
   return std::clamp(u, 0.0, 1.0);
 }
 
@@ -35,9 +35,11 @@ std::string Metrics::to_prometheus(const std::string& prefix) const {
   };
   out << "# HELP " << prefix << "_tasks_total Tasks by outcome.\n";
   out << "# TYPE " << prefix << "_tasks_total counter\n";
-  const std::pair<const char*, std::uint64_t> outcomes[] = {
-      {"completed", completed}, {"failed", failed},       {"cancelled", cancelled},
-      {"timed_out", timed_out}, {"rejected", rejected}};
+  const std::pair<const char*, std::uint64_t> outcomes[] = {{"completed", completed},
+                                                            {"failed", failed},
+                                                            {"cancelled", cancelled},
+                                                            {"timed_out", timed_out},
+                                                            {"rejected", rejected}};
   for (const auto& [outcome, n] : outcomes) {
     out << prefix << "_tasks_total{outcome=\"" << outcome << "\"} " << n << '\n';
   }
@@ -51,8 +53,7 @@ std::string Metrics::to_prometheus(const std::string& prefix) const {
   if (max_pending) {
     metric("max_pending", "gauge", "Runtime-wide admission bound.", *max_pending);
   }
-  metric("utilization", "gauge", "Share of worker time not parked, last interval.",
-         utilization());
+  metric("utilization", "gauge", "Share of worker time not parked, last interval.", utilization());
   metric("queue_pressure", "gauge", "pending / max_pending.", queue_pressure());
   metric("success_rate", "gauge", "completed / ended tasks.", success_rate());
   return out.str();

@@ -115,8 +115,8 @@ struct Runtime::Impl {
   [[nodiscard]] std::uint64_t pending() const {
     const auto c = pool.counters();
     const auto finished = event(c, detail::Event::completed) + event(c, detail::Event::failed) +
-                          event(c, detail::Event::cancelled) +
-                          event(c, detail::Event::timed_out) + event(c, detail::Event::rejected);
+                          event(c, detail::Event::cancelled) + event(c, detail::Event::timed_out) +
+                          event(c, detail::Event::rejected);
     const auto spawned = event(c, detail::Event::spawned);
     return spawned > finished ? spawned - finished : 0;
   }
@@ -161,7 +161,8 @@ struct Runtime::Impl {
           "shutdown: cancelled {} task(s), {} timed out, {} finished during the grace period{}",
           event(after_grace, detail::Event::cancelled) - event(before, detail::Event::cancelled),
           event(after_grace, detail::Event::timed_out) - event(before, detail::Event::timed_out),
-          (event(after_grace, detail::Event::completed) + event(after_grace, detail::Event::failed)) -
+          (event(after_grace, detail::Event::completed) +
+           event(after_grace, detail::Event::failed)) -
               (event(before, detail::Event::completed) + event(before, detail::Event::failed)),
           stopped ? "" : "; some did not stop");
       if (!stopped) {
@@ -212,7 +213,7 @@ struct Runtime::Impl {
   std::thread async_shutdown;  // guarded by async_mutex
 
   mutable std::mutex snapshot_mutex;
-  mutable Clock::time_point last_snapshot;  // guarded by snapshot_mutex
+  mutable Clock::time_point last_snapshot;   // guarded by snapshot_mutex
   mutable std::uint64_t last_parked_ns = 0;  // guarded by snapshot_mutex
 };
 

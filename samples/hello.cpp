@@ -1,9 +1,8 @@
-#include <sluice/sluice.hpp>
-
 #include <cstdio>
+#include <sluice/sluice.hpp>
 #include <vector>
 
-sluice::Task<int> square(int x) { co_return x * x; }
+sluice::Task<int> square(int x) { co_return x* x; }
 
 sluice::Task<int> sum_of_squares(sluice::Runtime& rt, int n) {
   sluice::Scope scope(rt);

@@ -1,10 +1,9 @@
 #pragma once
 
-#include <coroutine>
-#include <utility>
-
 #include <chrono>
+#include <coroutine>
 #include <stdexcept>
+#include <utility>
 
 #include "sluice/detail/join_state.hpp"
 #include "sluice/detail/scope_state.hpp"

@@ -19,10 +19,10 @@ namespace sluice {
 /// sluice exception matching the code (cancelled_error, ...).
 template <class T>
 class Result {
-  using Stored = std::conditional_t<
-      std::is_void_v<T>, std::monostate,
-      std::conditional_t<std::is_reference_v<T>, std::reference_wrapper<std::remove_reference_t<T>>,
-                         T>>;
+  using Stored =
+      std::conditional_t<std::is_void_v<T>, std::monostate,
+                         std::conditional_t<std::is_reference_v<T>,
+                                            std::reference_wrapper<std::remove_reference_t<T>>, T>>;
   struct Failure {
     std::error_code code;
     std::exception_ptr exception;
@@ -31,13 +31,11 @@ class Result {
  public:
   /// A value (not for void).
   template <class U = T>
-    requires(!std::is_void_v<T> && std::is_constructible_v<Stored, U &&>)
-  Result(U&& value) : state_(std::in_place_index<0>, std::forward<U>(value)) {}  // NOLINT
+  requires(!std::is_void_v<T> && std::is_constructible_v<Stored, U&&>) Result(U&& value)
+      : state_(std::in_place_index<0>, std::forward<U>(value)) {}  // NOLINT
 
   /// Success of a void task.
-  Result()
-    requires std::is_void_v<T>
-      : state_(std::in_place_index<0>) {}
+  Result() requires std::is_void_v<T> : state_(std::in_place_index<0>) {}
 
   /// A failure with `code` (and the exception that explains it, if any).
   static Result failure(std::error_code code, std::exception_ptr ex = nullptr) {

@@ -1,14 +1,13 @@
 #pragma once
 
 #include <asio/io_context.hpp>
+#include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
-
-#include <chrono>
-#include <functional>
 
 #include "sluice/config.hpp"
 #include "sluice/detail/runtime_core.hpp"

@@ -144,7 +144,8 @@ class Scope {
   /// pulled) reported as errc::cancelled. Throws std::invalid_argument for
   /// max_concurrency 0.
   template <std::ranges::input_range R, class F>
-  Task<std::vector<Result<detail::task_value_t<std::invoke_result_t<F&, std::ranges::range_value_t<R>>>>>>
+  Task<std::vector<
+      Result<detail::task_value_t<std::invoke_result_t<F&, std::ranges::range_value_t<R>>>>>>
   stream_process(R inputs, std::size_t max_concurrency, F fn);
 
   /// The same, handing `sink(index, Result<U>)` each outcome as it completes
@@ -158,13 +159,15 @@ class Scope {
   /// tiny items) with at most `max_concurrent_batches` in flight; results
   /// per item, in order.
   template <std::ranges::input_range R, class F>
-  Task<std::vector<Result<detail::task_value_t<std::invoke_result_t<F&, std::ranges::range_value_t<R>>>>>>
+  Task<std::vector<
+      Result<detail::task_value_t<std::invoke_result_t<F&, std::ranges::range_value_t<R>>>>>>
   batch_process(R items, std::size_t batch_size, std::size_t max_concurrent_batches, F fn);
 
   /// Every item at once (bounded only by the enclosing scopes and runtime);
   /// results in order.
   template <std::ranges::input_range R, class F>
-  Task<std::vector<Result<detail::task_value_t<std::invoke_result_t<F&, std::ranges::range_value_t<R>>>>>>
+  Task<std::vector<
+      Result<detail::task_value_t<std::invoke_result_t<F&, std::ranges::range_value_t<R>>>>>>
   par_map_async(R&& items, F fn);
 
   /// Completes when no child is pending.

@@ -17,8 +17,9 @@ namespace sluice {
 Task<int> wait_for_signal(Runtime& runtime, std::vector<int> signals);
 
 template <class... Signals>
-  requires(sizeof...(Signals) > 0 && (std::is_convertible_v<Signals, int> && ...))
-Task<int> wait_for_signal(Runtime& runtime, Signals... signals) {
+requires(sizeof...(Signals) > 0 && (std::is_convertible_v<Signals, int> &&
+                                    ...)) Task<int> wait_for_signal(Runtime& runtime,
+                                                                    Signals... signals) {
   const int list[] = {static_cast<int>(signals)...};
   asio::signal_set set(runtime.io_context());
   for (const int s : list) {

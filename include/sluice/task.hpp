@@ -23,10 +23,8 @@ template <class Derived, class T>
 class ReturnValue {
  public:
   template <class U = T>
-    requires std::is_convertible_v<U&&, T>
-  void return_value(U&& v) {
-    static_cast<Derived*>(this)->result_.set_value(std::forward<U>(v));
-  }
+  requires std::is_convertible_v<U&&, T>
+  void return_value(U&& v) { static_cast<Derived*>(this)->result_.set_value(std::forward<U>(v)); }
 };
 
 template <class Derived>

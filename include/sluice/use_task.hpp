@@ -27,11 +27,11 @@ namespace sluice {
 /// operation started after that throws at once without starting. With more
 /// than one reactor thread, create I/O objects on a strand
 /// (`asio::make_strand(rt.io_context())`) so that the cancellation runs
-/// serialised with the operation. The result follows the completion signature: `(error_code)` yields
-/// nothing and throws `std::system_error` on error, `(error_code, T)` yields
-/// T, more values come as a tuple, and `(exception_ptr, ...)` rethrows. Wrap
-/// the token (`asio::redirect_error(sluice::use_task, ec)`,
-/// `asio::experimental::as_tuple(sluice::use_task)`) to get errors as values.
+/// serialised with the operation. The result follows the completion signature: `(error_code)`
+/// yields nothing and throws `std::system_error` on error, `(error_code, T)` yields T, more values
+/// come as a tuple, and `(exception_ptr, ...)` rethrows. Wrap the token
+/// (`asio::redirect_error(sluice::use_task, ec)`, `asio::experimental::as_tuple(sluice::use_task)`)
+/// to get errors as values.
 struct use_task_t {
   constexpr use_task_t() noexcept = default;
 };
@@ -104,14 +104,16 @@ class UseTaskOperation {
     auto args = std::move(args_);
     IoBridge* bridge = arm(init);
     if (bridge == nullptr) {
-      std::apply([&](auto&... a) { std::move(init)(Handler{this, nullptr}, std::move(a)...); },
-                 args);
+      std::apply(
+          [&](auto&... a) {
+            std::move(init)(Handler{this, nullptr}, std::move(a)...);
+          },
+          args);
       return;
     }
     // Installed under the bridge's lock: a concurrent cancel waits for it.
     std::lock_guard lock(bridge->mutex());
-    std::apply([&](auto&... a) { std::move(init)(Handler{this, bridge}, std::move(a)...); },
-               args);
+    std::apply([&](auto&... a) { std::move(init)(Handler{this, bridge}, std::move(a)...); }, args);
   }
 
   auto await_resume() {
@@ -198,9 +200,8 @@ class asio::async_result<sluice::use_task_t, R(Results...)> {
  public:
   template <class Initiation, class... InitArgs>
   static auto initiate(Initiation&& init, sluice::use_task_t, InitArgs&&... args) {
-    return sluice::detail::UseTaskOperation<std::decay_t<Initiation>,
-                                            std::tuple<std::decay_t<InitArgs>...>,
-                                            std::decay_t<Results>...>(
+    return sluice::detail::UseTaskOperation<
+        std::decay_t<Initiation>, std::tuple<std::decay_t<InitArgs>...>, std::decay_t<Results>...>(
         std::forward<Initiation>(init),
         std::tuple<std::decay_t<InitArgs>...>(std::forward<InitArgs>(args)...));
   }

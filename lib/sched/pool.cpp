@@ -1,13 +1,13 @@
 #include "pool.hpp"
 
-#include "sluice/detail/runtime_core.hpp"
-
 #include <pthread.h>
 
 #include <algorithm>
-#include <chrono>
 #include <array>
+#include <chrono>
 #include <string>
+
+#include "sluice/detail/runtime_core.hpp"
 
 namespace sluice::detail {
 namespace {

@@ -21,9 +21,9 @@
 #include <thread>
 #include <vector>
 
+#include "idle.hpp"
 #include "injector.hpp"
 #include "limited_access_queue.hpp"
-#include "idle.hpp"
 #include "sluice/detail/task_node.hpp"
 #include "sync.hpp"
 
@@ -106,8 +106,8 @@ class Pool {
   alignas(sync::kFalseSharingRange) sync::Atomic<bool> stopping_{false};
   std::vector<std::thread> threads_;
   // Events counted from threads outside the pool (fetch_add).
-  alignas(sync::kFalseSharingRange) std::array<sync::Atomic<std::uint64_t>, kEventSlots>
-      external_events_{};
+  alignas(sync::kFalseSharingRange)
+      std::array<sync::Atomic<std::uint64_t>, kEventSlots> external_events_{};
 };
 
 }  // namespace sluice::detail

@@ -2,8 +2,8 @@
 
 #include <poll.h>
 
-#include <asio/post.hpp>
 #include <asio/posix/stream_descriptor.hpp>
+#include <asio/post.hpp>
 #include <atomic>
 #include <optional>
 #include <stdexcept>
@@ -118,8 +118,7 @@ int HttpClient::on_timer(CURLM*, long timeout_ms, void* self_ptr) {
 // socket is not ready already; if it is, curl is called at once (posted, as
 // this may run inside a curl callback). That makes the watch level-triggered.
 void HttpClient::watch(Socket& s) {
-  arm(s, CURL_POLL_IN, CURL_CSELECT_IN, POLLIN, s.reading,
-      asio::posix::descriptor_base::wait_read);
+  arm(s, CURL_POLL_IN, CURL_CSELECT_IN, POLLIN, s.reading, asio::posix::descriptor_base::wait_read);
   arm(s, CURL_POLL_OUT, CURL_CSELECT_OUT, POLLOUT, s.writing,
       asio::posix::descriptor_base::wait_write);
 }

@@ -16,17 +16,16 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <string>
-
 #include <sluice/sluice.hpp>
+#include <string>
 
 namespace fetch {
 
 struct Response {
-  long status = 0;              // HTTP status; 0 when no response came
-  std::uint64_t bytes = 0;      // body bytes received
+  long status = 0;          // HTTP status; 0 when no response came
+  std::uint64_t bytes = 0;  // body bytes received
   std::chrono::microseconds latency{0};
-  std::string error;            // empty on a transfer that completed
+  std::string error;  // empty on a transfer that completed
 };
 
 class HttpClient {
@@ -58,8 +57,8 @@ class HttpClient {
   void finish(Transfer& t, CURLcode code);
 
   asio::strand<asio::io_context::executor_type> strand_;
-  asio::steady_timer timer_;                               // on strand_
-  CURLM* multi_;                                           // used on strand_ only
+  asio::steady_timer timer_;                                  // on strand_
+  CURLM* multi_;                                              // used on strand_ only
   std::map<curl_socket_t, std::unique_ptr<Socket>> sockets_;  // on strand_ only
 };
 

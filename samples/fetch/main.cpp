@@ -16,10 +16,9 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <sluice/sluice.hpp>
 #include <string>
 #include <thread>
-
-#include <sluice/sluice.hpp>
 
 #include "http_client.hpp"
 #include "options.hpp"
@@ -107,15 +106,14 @@ sluice::Task<void> on_signal(sluice::Runtime& rt, asio::signal_set& signals,
   fetching.request_stop();
 }
 
-sluice::Task<void> run(sluice::Runtime& rt, const Options& opt, std::istream& input,
-                       Output& output, asio::signal_set& signals, std::atomic<int>& got) {
+sluice::Task<void> run(sluice::Runtime& rt, const Options& opt, std::istream& input, Output& output,
+                       asio::signal_set& signals, std::atomic<int>& got) {
   HttpClient client(rt);
-  sluice::Scope fetching(rt, sluice::ScopeOptions{.max_pending = opt.max_pending,
-                                                  .name = "fetch"});
+  sluice::Scope fetching(rt, sluice::ScopeOptions{.max_pending = opt.max_pending, .name = "fetch"});
   sluice::Scope control(rt);
   std::atomic<bool> stop_pulling{false};
-  auto watcher = control.spawn_with_handle(
-      on_signal(rt, signals, stop_pulling, got, fetching, opt.grace));
+  auto watcher =
+      control.spawn_with_handle(on_signal(rt, signals, stop_pulling, got, fetching, opt.grace));
   co_await fetching.stream_process(
       StoppableLines(input, stop_pulling, output.pulled()), opt.concurrency,
       [&](std::string url) { return fetch_one(rt, client, opt, std::move(url)); },

@@ -100,16 +100,14 @@ void Output::summary(const sluice::Metrics& m, int signal) const {
                secs > 0 ? static_cast<double>(done()) / secs : 0.0,
                static_cast<unsigned long long>(failed()),
                static_cast<unsigned long long>(cancelled_.load()),
-               static_cast<double>(bytes()) / 1e6,
-               signal != 0 ? " (stopped by a signal)" : "");
-  std::fprintf(stderr,
-               "sluice-fetch: runtime: %llu tasks spawned, %llu completed, %llu failed, %llu "
-               "cancelled, %llu steals, %zu workers\n",
-               static_cast<unsigned long long>(m.spawned),
-               static_cast<unsigned long long>(m.completed),
-               static_cast<unsigned long long>(m.failed),
-               static_cast<unsigned long long>(m.cancelled),
-               static_cast<unsigned long long>(m.steals), m.workers);
+               static_cast<double>(bytes()) / 1e6, signal != 0 ? " (stopped by a signal)" : "");
+  std::fprintf(
+      stderr,
+      "sluice-fetch: runtime: %llu tasks spawned, %llu completed, %llu failed, %llu "
+      "cancelled, %llu steals, %zu workers\n",
+      static_cast<unsigned long long>(m.spawned), static_cast<unsigned long long>(m.completed),
+      static_cast<unsigned long long>(m.failed), static_cast<unsigned long long>(m.cancelled),
+      static_cast<unsigned long long>(m.steals), m.workers);
 }
 
 Progress::Progress(const Output& out, std::optional<std::uint64_t> total, bool enabled)
@@ -143,8 +141,7 @@ void Progress::draw() const {
   const auto done = out_.done();
   if (total_) {
     std::fprintf(stderr, "\r\033[K%llu/%llu URLs  %.0f/s  %llu errors",
-                 static_cast<unsigned long long>(done),
-                 static_cast<unsigned long long>(*total_),
+                 static_cast<unsigned long long>(done), static_cast<unsigned long long>(*total_),
                  secs > 0 ? static_cast<double>(done) / secs : 0.0,
                  static_cast<unsigned long long>(out_.failed()));
   } else {

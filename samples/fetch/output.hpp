@@ -8,10 +8,9 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <sluice/sluice.hpp>
 #include <string>
 #include <thread>
-
-#include <sluice/sluice.hpp>
 
 #include "http_client.hpp"
 #include "options.hpp"
@@ -46,8 +45,8 @@ class Pulled {
 
  private:
   std::mutex mutex_;
-  std::size_t next_ = 0;                        // guarded by mutex_
-  std::map<std::size_t, std::string> urls_;     // guarded by mutex_
+  std::size_t next_ = 0;                     // guarded by mutex_
+  std::map<std::size_t, std::string> urls_;  // guarded by mutex_
 };
 
 /// JSON lines out, plus the counts the progress line and summary show.

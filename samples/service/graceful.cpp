@@ -9,12 +9,11 @@
 // exits 0 after a shutdown (clean or not), 2 on bad arguments.
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
-#include <sluice/sluice.hpp>
-
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <sluice/sluice.hpp>
 #include <string>
 
 using namespace std::chrono_literals;

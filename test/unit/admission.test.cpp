@@ -1,12 +1,12 @@
-#include <catch2/catch.hpp>
+#include "sluice/detail/admission.hpp"
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <thread>
 #include <vector>
 
 #include "deadline.hpp"
-#include "sluice/detail/admission.hpp"
 #include "sluice/sluice.hpp"
 
 using namespace std::chrono_literals;
@@ -85,11 +85,11 @@ TEST_CASE("a million spawns through max_pending = 1000: the bound holds, nothing
   // The co_await spawn path: the producer suspends at the bound.
   auto bounded = [&]() -> Task<void> {
     for (std::uint64_t i = 0; i < n; ++i) {
-      auto h = co_await scope.spawn([](std::uint64_t v, std::atomic<std::uint64_t>& s)
-                                        -> Task<void> {
-        s.fetch_add(v * 2, std::memory_order_relaxed);
-        co_return;
-      }(i, sum));
+      auto h =
+          co_await scope.spawn([](std::uint64_t v, std::atomic<std::uint64_t>& s) -> Task<void> {
+            s.fetch_add(v * 2, std::memory_order_relaxed);
+            co_return;
+          }(i, sum));
       (void)h;  // dropped: detached, still counted by the scope
     }
     co_await scope.join();
@@ -123,10 +123,9 @@ TEST_CASE("waiting producers resume in FIFO order", "[admission]") {
   std::vector<int> order;
   Scope producers(rt);
   for (int id = 0; id < 8; ++id) {
-    producers.spawn_detached([](Scope& s, int me, std::mutex& mu, std::vector<int>& out)
-                                 -> Task<void> {
-      auto h = co_await s.spawn([](std::mutex& mu2, std::vector<int>& out2, int who)
-                                    -> Task<void> {
+    producers.spawn_detached([](Scope& s, int me, std::mutex& mu,
+                                std::vector<int>& out) -> Task<void> {
+      auto h = co_await s.spawn([](std::mutex& mu2, std::vector<int>& out2, int who) -> Task<void> {
         std::lock_guard lock(mu2);
         out2.push_back(who);
         co_return;
@@ -225,8 +224,10 @@ TEST_CASE("stopping a scope wakes waiting producers with shutting_down", "[admis
   rt.block_on(scope.join());
   CHECK(refused.load() == 4);
   auto late = scope.spawn_with_handle(twice(2));
-  auto check = [&]() -> Task<std::error_code> { auto r = co_await late.result();
-    co_return r.error(); };
+  auto check = [&]() -> Task<std::error_code> {
+    auto r = co_await late.result();
+    co_return r.error();
+  };
   CHECK(rt.block_on(check()) == sluice::errc::shutting_down);
   const auto m = rt.metrics();
   CHECK(m.spawned == m.completed + m.failed + m.cancelled + m.timed_out + m.rejected);

@@ -1,12 +1,11 @@
+#include <array>
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
-#include <catch2/catch.hpp>
-
-#include <array>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <stop_token>
 #include <thread>

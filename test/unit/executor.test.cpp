@@ -1,5 +1,6 @@
 #include <dirent.h>
 
+#include <array>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/ip/tcp.hpp>
@@ -9,10 +10,8 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 #include <asio/write.hpp>
-#include <catch2/catch.hpp>
-
-#include <array>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <future>
 #include <string>
@@ -81,7 +80,7 @@ TEST_CASE("a timer awaited through use_task resumes the task on a worker", "[exe
     const auto start = std::chrono::steady_clock::now();
     co_await timer.async_wait(sluice::use_task);
     const bool waited = std::chrono::steady_clock::now() - start >= 20ms;
-    co_return waited && on_pool();
+    co_return waited&& on_pool();
   };
   CHECK(rt.block_on(body()));
 }

@@ -1,11 +1,10 @@
-#include <catch2/catch.hpp>
+#include "sluice/detail/frame_allocator.hpp"
 
+#include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstring>
 #include <thread>
 #include <vector>
-
-#include "sluice/detail/frame_allocator.hpp"
 
 using sluice::detail::frame_allocate;
 using sluice::detail::frame_deallocate;

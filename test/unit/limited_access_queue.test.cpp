@@ -1,13 +1,12 @@
-#include <catch2/catch.hpp>
+#include "sched/limited_access_queue.hpp"
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <cstdint>
 #include <mutex>
 #include <numeric>
 #include <thread>
 #include <vector>
-
-#include "sched/limited_access_queue.hpp"
 
 using sluice::detail::LimitedAccessQueue;
 
@@ -93,8 +92,8 @@ TEST_CASE("steal_half_into takes half, rounded up, and returns one to run", "[qu
   }
   auto got = victim_stealer.steal_half_into(thief);
   REQUIRE(got.has_value());
-  CHECK(*got == 3);            // the last of the 4 taken
-  CHECK(thief.len() == 3);     // the other 3 went to the thief's ring
+  CHECK(*got == 3);         // the last of the 4 taken
+  CHECK(thief.len() == 3);  // the other 3 went to the thief's ring
   CHECK(victim.len() == 3);
   std::vector<std::uint64_t> stolen;
   drain(thief, stolen);

@@ -1,6 +1,5 @@
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <mutex>
 #include <stdexcept>
@@ -92,6 +91,5 @@ TEST_CASE("a monitor calls back periodically until destroyed", "[metrics]") {
   const int after = calls.load();
   std::this_thread::sleep_for(30ms);
   CHECK(calls.load() == after);
-  CHECK_THROWS_AS(rt.start_monitoring(0ms, [](const sluice::Metrics&) {}),
-                  std::invalid_argument);
+  CHECK_THROWS_AS(rt.start_monitoring(0ms, [](const sluice::Metrics&) {}), std::invalid_argument);
 }

@@ -1,15 +1,15 @@
+#include "sched/pool.hpp"
+
 #include <sys/resource.h>
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "deadline.hpp"
-#include "sched/pool.hpp"
 
 using sluice::detail::Pool;
 using sluice::detail::TaskNode;
@@ -51,8 +51,8 @@ std::vector<Job> make_jobs(std::size_t n, Counter& c, Pool& pool) {
 }
 
 bool all_ran(Counter& c, std::uint64_t n, std::chrono::milliseconds limit = 60s) {
-  return sluice::test::eventually(
-      [&] { return c.runs.load(std::memory_order_acquire) == n; }, limit);
+  return sluice::test::eventually([&] { return c.runs.load(std::memory_order_acquire) == n; },
+                                  limit);
 }
 
 // A job that schedules every job of a list from inside the pool.

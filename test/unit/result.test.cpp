@@ -1,10 +1,10 @@
-#include <catch2/catch.hpp>
+#include "sluice/result.hpp"
 
+#include <catch2/catch.hpp>
 #include <memory>
 #include <string>
 
 #include "sluice/error.hpp"
-#include "sluice/result.hpp"
 
 using sluice::errc;
 using sluice::Result;
@@ -53,8 +53,7 @@ TEST_CASE("a sluice error code maps to its exception type", "[result]") {
   CHECK_THROWS_AS(c.value(), sluice::cancelled_error);
   CHECK_THROWS_AS(Result<void>::failure(errc::timed_out).value(), sluice::timeout_error);
   CHECK_THROWS_AS(Result<void>::failure(errc::rejected).value(), sluice::rejected_error);
-  CHECK_THROWS_AS(Result<void>::failure(errc::shutting_down).value(),
-                  sluice::shutting_down_error);
+  CHECK_THROWS_AS(Result<void>::failure(errc::shutting_down).value(), sluice::shutting_down_error);
   try {
     Result<void>::failure(errc::timed_out).value();
   } catch (const sluice::task_error& e) {

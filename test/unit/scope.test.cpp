@@ -1,6 +1,5 @@
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
@@ -134,8 +133,7 @@ TEST_CASE("a dropped handle detaches: the task still runs and is counted", "[sco
   CHECK(ran.load() == 1000);
 }
 
-TEST_CASE("a scope destroyed outside the pool stops its children and waits for them",
-          "[scope]") {
+TEST_CASE("a scope destroyed outside the pool stops its children and waits for them", "[scope]") {
   sluice::Runtime rt(workers(2));
   std::atomic<int> started{0};
   std::atomic<int> ended{0};
@@ -143,18 +141,18 @@ TEST_CASE("a scope destroyed outside the pool stops its children and waits for t
   {
     Scope scope(rt);
     for (int i = 0; i < 100; ++i) {
-      scope.spawn_detached([](std::atomic<int>& start, std::atomic<int>& end,
-                              std::atomic<int>& loop) -> Task<void> {
-        start.fetch_add(1);
-        struct OnExit {
-          std::atomic<int>& n;
-          ~OnExit() { n.fetch_add(1); }
-        } on_exit{end};
-        for (int k = 0; k < 1'000'000; ++k) {
-          co_await sluice::yield();  // throws cancelled_error once stopped
-        }
-        loop.fetch_add(1);
-      }(started, ended, finished_loop));
+      scope.spawn_detached(
+          [](std::atomic<int>& start, std::atomic<int>& end, std::atomic<int>& loop) -> Task<void> {
+            start.fetch_add(1);
+            struct OnExit {
+              std::atomic<int>& n;
+              ~OnExit() { n.fetch_add(1); }
+            } on_exit{end};
+            for (int k = 0; k < 1'000'000; ++k) {
+              co_await sluice::yield();  // throws cancelled_error once stopped
+            }
+            loop.fetch_add(1);
+          }(started, ended, finished_loop));
     }
   }
   // Every child that started had ended before the destructor returned; the
@@ -172,6 +170,6 @@ TEST_CASE("done() turns true once the child finished", "[scope]") {
   auto h = scope.spawn_with_handle(twice(1));
   REQUIRE(sluice::test::eventually([&] { return h.done(); }));
   CHECK(rt.block_on([](JoinHandle<std::uint64_t>& handle) -> Task<std::uint64_t> {
-          co_return co_await handle;
-        }(h)) == 2);
+    co_return co_await handle;
+  }(h)) == 2);
 }

@@ -1,7 +1,6 @@
 #include <asio/steady_timer.hpp>
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <thread>
 

@@ -5,9 +5,8 @@
 
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <csignal>
 #include <string>

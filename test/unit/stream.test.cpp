@@ -1,7 +1,6 @@
 #include <asio/steady_timer.hpp>
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <iterator>
 #include <set>
@@ -97,8 +96,8 @@ TEST_CASE("stream_process reaches max_concurrency and never exceeds it, pulling 
   std::atomic<int> max_ahead{0};
   constexpr int bound = 32;
   auto body = [&]() -> Task<std::size_t> {
-    auto results = co_await scope.stream_process(
-        CountingInput{2000, &pulled}, bound, [&](int) -> Task<void> {
+    auto results =
+        co_await scope.stream_process(CountingInput{2000, &pulled}, bound, [&](int) -> Task<void> {
           flight.enter();
           // Pulled (the iterator's position) minus finished: what is ahead.
           const int ahead = pulled.load() - finished.load();
@@ -174,15 +173,15 @@ TEST_CASE("cancelling the task that runs a stream stops the stream", "[stream]")
   Scope outer(rt);
   Scope work(rt);
   std::atomic<int> started{0};
-  auto h = outer.spawn_with_handle([](Scope& s, sluice::Runtime& r, std::atomic<int>& n)
-                                       -> Task<std::size_t> {
-    std::vector<int> inputs(100, 0);
-    auto results = co_await s.stream_process(inputs, 4, [&](int) -> Task<void> {
-      n.fetch_add(1);
-      co_await sleep_for(r, 10s);
-    });
-    co_return results.size();
-  }(work, rt, started));
+  auto h = outer.spawn_with_handle(
+      [](Scope& s, sluice::Runtime& r, std::atomic<int>& n) -> Task<std::size_t> {
+        std::vector<int> inputs(100, 0);
+        auto results = co_await s.stream_process(inputs, 4, [&](int) -> Task<void> {
+          n.fetch_add(1);
+          co_await sleep_for(r, 10s);
+        });
+        co_return results.size();
+      }(work, rt, started));
   REQUIRE(sluice::test::eventually([&] { return started.load() == 4; }));
   h.cancel();
   auto value = [&]() -> Task<std::size_t> { co_return co_await h; };

@@ -1,12 +1,10 @@
 #include <asio/steady_timer.hpp>
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <thread>
 
 #include "deadline.hpp"
-
 #include "deadlines.hpp"
 #include "sluice/sluice.hpp"
 
@@ -82,13 +80,14 @@ TEST_CASE("await_timeout gives the value when the task is faster", "[timeout]") 
   sluice::Runtime rt(sluice::Config{.threads = 2});
   Scope scope(rt);
   auto h = scope.spawn_with_handle(sleep_for(rt, 5ms));
-  auto waited = [&]() -> Task<int> { auto r = co_await h.await_timeout(10s);
-    co_return r.value(); };
+  auto waited = [&]() -> Task<int> {
+    auto r = co_await h.await_timeout(10s);
+    co_return r.value();
+  };
   CHECK(rt.block_on(waited()) == 5);
 }
 
-TEST_CASE("await_timeout returns on time even for a task that ignores cancellation",
-          "[timeout]") {
+TEST_CASE("await_timeout returns on time even for a task that ignores cancellation", "[timeout]") {
   sluice::Runtime rt(sluice::Config{.threads = 2});
   Scope scope(rt);
   std::atomic<bool> release{false};

@@ -2,12 +2,11 @@
 // awaited together through awaitable_operators' `&&` (a parallel_group of two
 // co_spawns). A task at every call is very slow here, so cutoff=0 runs only
 // with --slow or an explicit --n.
-#include <tuple>
-
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_future.hpp>
+#include <tuple>
 
 #include "../../registry.hpp"
 #include "workload.hpp"
@@ -25,8 +24,7 @@ asio::awaitable<std::uint64_t> fib_co(int n, int cutoff) {
 
 Report run_co_spawn(const Params& p, int cutoff) {
   int n = fib::argument(p);
-  if (cutoff == 0 && !p.slow && !p.n_given)
-    return {p.n, {}, fib::tags(0), "slow(run_with_--slow)"};
+  if (cutoff == 0 && !p.slow && !p.n_given) return {p.n, {}, fib::tags(0), "slow(run_with_--slow)"};
   asio::thread_pool pool(p.threads);
   auto t = measure(p.reps, [&] {
     fib::check_result(n, asio::co_spawn(pool, fib_co(n, cutoff), asio::use_future).get());
@@ -39,8 +37,9 @@ Report run_co_spawn(const Params& p, int cutoff) {
 
 void register_fib_asio(Registry& r) {
   for (int cutoff : fib::cutoffs)
-    r.add("fib", "asio", "co_spawn", [cutoff](const Params& p) { return run_co_spawn(p, cutoff); },
-          fib::tags(cutoff));
+    r.add(
+        "fib", "asio", "co_spawn", [cutoff](const Params& p) { return run_co_spawn(p, cutoff); },
+        fib::tags(cutoff));
 }
 
 }  // namespace bench

@@ -13,6 +13,8 @@ Report run_recursion(const Params& p) {
 
 }  // namespace
 
-void register_fib_seq(Registry& r) { r.add_sequential("fib", "seq", "recursion", run_recursion, fib::tags(0)); }
+void register_fib_seq(Registry& r) {
+  r.add_sequential("fib", "seq", "recursion", run_recursion, fib::tags(0));
+}
 
 }  // namespace bench

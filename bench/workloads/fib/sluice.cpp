@@ -35,8 +35,9 @@ Report run_coroutine(const Params& p, int cutoff) {
 
 void register_fib_sluice(Registry& r) {
   for (int cutoff : fib::cutoffs)
-    r.add("fib", "sluice", "coroutine", [cutoff](const Params& p) { return run_coroutine(p, cutoff); },
-          fib::tags(cutoff));
+    r.add(
+        "fib", "sluice", "coroutine",
+        [cutoff](const Params& p) { return run_coroutine(p, cutoff); }, fib::tags(cutoff));
 }
 
 }  // namespace bench

@@ -23,9 +23,8 @@ Report run_task_group(const Params& p, int cutoff) {
   int n = fib::argument(p);
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, p.threads);
   tbb::task_arena arena(static_cast<int>(p.threads));
-  auto t = measure(p.reps, [&] {
-    fib::check_result(n, arena.execute([&] { return fib_tasks(n, cutoff); }));
-  });
+  auto t = measure(
+      p.reps, [&] { fib::check_result(n, arena.execute([&] { return fib_tasks(n, cutoff); })); });
   return fib::report(n, cutoff, t);
 }
 
@@ -33,8 +32,9 @@ Report run_task_group(const Params& p, int cutoff) {
 
 void register_fib_tbb(Registry& r) {
   for (int cutoff : fib::cutoffs)
-    r.add("fib", "tbb", "task_group", [cutoff](const Params& p) { return run_task_group(p, cutoff); },
-          fib::tags(cutoff));
+    r.add(
+        "fib", "tbb", "task_group", [cutoff](const Params& p) { return run_task_group(p, cutoff); },
+        fib::tags(cutoff));
 }
 
 }  // namespace bench

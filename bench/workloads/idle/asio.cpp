@@ -10,7 +10,8 @@ namespace {
 
 Report run_post(const Params& p) {
   asio::thread_pool pool(p.threads);
-  auto r = idle::measure(p.n, [&](idle::Probe& probe) { asio::post(pool, [&probe] { probe.mark(); }); });
+  auto r =
+      idle::measure(p.n, [&](idle::Probe& probe) { asio::post(pool, [&probe] { probe.mark(); }); });
   pool.join();
   return r;
 }

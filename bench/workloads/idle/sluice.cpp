@@ -16,7 +16,8 @@ sluice::Task<void> mark(idle::Probe& probe) {
 
 Report run_post(const Params& p) {
   sluice::Runtime rt(sluice::Config{.threads = p.threads});
-  return idle::measure(p.n, [&](idle::Probe& probe) { asio::post(rt.get_executor(), [&probe] { probe.mark(); }); });
+  return idle::measure(
+      p.n, [&](idle::Probe& probe) { asio::post(rt.get_executor(), [&probe] { probe.mark(); }); });
 }
 
 Report run_spawn_detached(const Params& p) {

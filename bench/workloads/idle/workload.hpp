@@ -3,6 +3,8 @@
 // pool, sampled after a 2 ms sleep each so that the workers park.
 #pragma once
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -10,8 +12,6 @@
 #include <cstdint>
 #include <thread>
 #include <vector>
-
-#include <sys/resource.h>
 
 #include "../../harness.hpp"
 
@@ -23,14 +23,17 @@ inline constexpr std::chrono::milliseconds gap{2};
 
 inline std::int64_t now_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch()).count();
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 /// User + system CPU time of the whole process, in ms.
 inline double cpu_ms() noexcept {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
-  auto ms = [](timeval t) { return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_usec) / 1e3; };
+  auto ms = [](timeval t) {
+    return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_usec) / 1e3;
+  };
   return ms(u.ru_utime) + ms(u.ru_stime);
 }
 
@@ -71,7 +74,8 @@ Report measure(std::uint64_t samples, Submit&& submit) {
   double cpu0 = cpu_ms();
   auto t0 = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(window);
-  double wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  double wall =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   double idle_cpu = cpu_ms() - cpu0;
 
   std::vector<double> latency_us;
@@ -82,7 +86,8 @@ Report measure(std::uint64_t samples, Submit&& submit) {
     submit(probe);
     latency_us.push_back(static_cast<double>(probe.wait() - submitted) / 1e3);
   }
-  return {samples, {wall, wall, 1},
+  return {samples,
+          {wall, wall, 1},
           {{"idle_cpu_ms", fmt(idle_cpu)},
            {"lat_p50_us", fmt(percentile(latency_us, 0.50))},
            {"lat_p99_us", fmt(percentile(latency_us, 0.99))}},

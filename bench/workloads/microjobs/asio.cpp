@@ -1,8 +1,7 @@
 // asio::thread_pool: one post per job.
-#include <latch>
-
 #include <asio/post.hpp>
 #include <asio/thread_pool.hpp>
+#include <latch>
 
 #include "../../registry.hpp"
 #include "workload.hpp"

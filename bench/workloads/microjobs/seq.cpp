@@ -15,8 +15,6 @@ Report run_loop(const Params& p) {
 
 }  // namespace
 
-void register_microjobs_seq(Registry& r) {
-  r.add_sequential("microjobs", "seq", "loop", run_loop);
-}
+void register_microjobs_seq(Registry& r) { r.add_sequential("microjobs", "seq", "loop", run_loop); }
 
 }  // namespace bench

@@ -30,6 +30,8 @@ Report run_parallel_for(const Params& p) {
 
 }  // namespace
 
-void register_microjobs_tbb(Registry& r) { r.add("microjobs", "tbb", "parallel_for", run_parallel_for); }
+void register_microjobs_tbb(Registry& r) {
+  r.add("microjobs", "tbb", "parallel_for", run_parallel_for);
+}
 
 }  // namespace bench

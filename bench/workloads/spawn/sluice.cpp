@@ -1,9 +1,8 @@
 // sluice: spawning from a task on the pool (co_await scope.spawn, or
 // spawn_with_handle and a co_await per handle) and from a non-worker thread.
 #include <chrono>
-#include <vector>
-
 #include <sluice/sluice.hpp>
+#include <vector>
 
 #include "../../registry.hpp"
 #include "workload.hpp"

@@ -1,10 +1,10 @@
 // oneTBB: task_group::run of N lambdas from inside a task_arena with the
 // thread count, then wait.
-#include <atomic>
-
 #include <tbb/global_control.h>
 #include <tbb/task_arena.h>
 #include <tbb/task_group.h>
+
+#include <atomic>
 
 #include "../../registry.hpp"
 #include "workload.hpp"

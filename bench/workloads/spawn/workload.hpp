@@ -29,7 +29,8 @@ struct Tally {
 };
 
 inline void check_sum(std::uint64_t n, std::uint64_t sum) {
-  check(sum == expected_sum(n), "spawn sum " + std::to_string(sum) + " != " + std::to_string(expected_sum(n)));
+  check(sum == expected_sum(n),
+        "spawn sum " + std::to_string(sum) + " != " + std::to_string(expected_sum(n)));
 }
 
 inline Report report(std::uint64_t n, Timing t) {

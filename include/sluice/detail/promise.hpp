@@ -61,10 +61,10 @@ class PromiseBase {
   [[nodiscard]] std::coroutine_handle<> handle() const noexcept { return node_.handle; }
   [[nodiscard]] TaskContext* context() const noexcept { return ctx_; }
 
-  CoroNode node_;                          // run = resume this coroutine
-  std::coroutine_handle<> continuation_;   // the awaiting parent (nested tasks)
-  TaskContext* ctx_ = nullptr;             // the root's context
-  FinalFn on_final_ = nullptr;             // set only on roots
+  CoroNode node_;                         // run = resume this coroutine
+  std::coroutine_handle<> continuation_;  // the awaiting parent (nested tasks)
+  TaskContext* ctx_ = nullptr;            // the root's context
+  FinalFn on_final_ = nullptr;            // set only on roots
 
  protected:
   PromiseBase() = default;
@@ -76,9 +76,8 @@ concept SluicePromise = std::is_base_of_v<PromiseBase, P>;
 /// Storage for a task's outcome: nothing yet, a value, or an exception.
 template <class T>
 class ResultSlot {
-  using Stored =
-      std::conditional_t<std::is_reference_v<T>,
-                         std::reference_wrapper<std::remove_reference_t<T>>, T>;
+  using Stored = std::conditional_t<std::is_reference_v<T>,
+                                    std::reference_wrapper<std::remove_reference_t<T>>, T>;
 
  public:
   template <class U>

@@ -1,11 +1,10 @@
 #pragma once
 
+#include <asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <stop_token>
-
-#include <asio/io_context.hpp>
 
 #include "sluice/detail/admission.hpp"
 

@@ -129,7 +129,7 @@ class ScopeState {
 
  private:
   static constexpr std::uint64_t kJoining = 1;
-  static constexpr std::uint64_t kFinishing = 2;           // 16 bits: at most one per worker
+  static constexpr std::uint64_t kFinishing = 2;  // 16 bits: at most one per worker
   static constexpr std::uint64_t kOne = std::uint64_t{1} << 17;
 
   static bool last_with_joiner(std::uint64_t prev) noexcept {

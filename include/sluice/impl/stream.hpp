@@ -12,11 +12,11 @@
 #include <functional>
 #include <iterator>
 #include <limits>
-#include <ranges>
-#include <string>
 #include <mutex>
 #include <optional>
+#include <ranges>
 #include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -188,7 +188,8 @@ std::vector<Result<U>> unwrap(std::vector<std::optional<Result<U>>>& slots) {
 }  // namespace detail
 
 template <std::ranges::input_range R, class F>
-Task<std::vector<Result<detail::task_value_t<std::invoke_result_t<F&, std::ranges::range_value_t<R>>>>>>
+Task<std::vector<
+    Result<detail::task_value_t<std::invoke_result_t<F&, std::ranges::range_value_t<R>>>>>>
 Scope::stream_process(R inputs, std::size_t max_concurrency, F fn) {
   using U = detail::task_value_t<std::invoke_result_t<F&, std::ranges::range_value_t<R>>>;
   std::vector<std::optional<Result<U>>> slots;
@@ -198,7 +199,8 @@ Scope::stream_process(R inputs, std::size_t max_concurrency, F fn) {
 }
 
 template <std::ranges::input_range R, class F>
-Task<std::vector<Result<detail::task_value_t<std::invoke_result_t<F&, std::ranges::range_value_t<R>>>>>>
+Task<std::vector<
+    Result<detail::task_value_t<std::invoke_result_t<F&, std::ranges::range_value_t<R>>>>>>
 Scope::batch_process(R items, std::size_t batch_size, std::size_t max_concurrent_batches, F fn) {
   detail::check_positive(batch_size, "batch_size");
   detail::check_positive(max_concurrent_batches, "max_concurrent_batches");
@@ -245,14 +247,14 @@ Scope::batch_process(R items, std::size_t batch_size, std::size_t max_concurrent
 }
 
 template <std::ranges::input_range R, class F>
-Task<std::vector<Result<detail::task_value_t<std::invoke_result_t<F&, std::ranges::range_value_t<R>>>>>>
+Task<std::vector<
+    Result<detail::task_value_t<std::invoke_result_t<F&, std::ranges::range_value_t<R>>>>>>
 Scope::par_map_async(R&& items, F fn) {
   std::size_t bound = std::numeric_limits<std::size_t>::max();
   if constexpr (std::ranges::sized_range<R>) {
     bound = std::max<std::size_t>(1, static_cast<std::size_t>(std::ranges::size(items)));
   }
-  co_return co_await stream_process(std::views::all(std::forward<R>(items)), bound,
-                                    std::move(fn));
+  co_return co_await stream_process(std::views::all(std::forward<R>(items)), bound, std::move(fn));
 }
 
 }  // namespace sluice
