@@ -96,7 +96,8 @@ std::uint64_t peak_rss_kb() {
 
 const char* usage() {
   return "usage: sluice_bench WORKLOAD [options]\n"
-         "  WORKLOAD   spawn | spawn10k | microjobs | fib | idle | all\n"
+         "  WORKLOAD   spawn | spawn10k | bounded | unbounded_memory | microjobs | fib | idle | "
+         "all\n"
          "  --threads N[,N...]  worker threads, looped over (default: all cores)\n"
          "  --n N       size: tasks (spawn), jobs (microjobs), fib argument (fib),\n"
          "              latency samples (idle)\n"

@@ -28,11 +28,15 @@ Fields run_here(const Case& c, const bench::Params& p) {
   }
 }
 
+bool reps_given = false;  // --reps was on the command line
+
 Fields run_case(const Case& c, const bench::Workload& w, const Options& o, std::size_t threads) {
-  bench::Params p{threads, o.n.value_or(w.default_n), o.n.has_value(), o.reps, o.slow};
+  int reps = !reps_given && w.default_reps > 0 ? w.default_reps : o.reps;
+  bench::Params p{threads, o.n.value_or(w.default_n), o.n.has_value(), reps, o.slow};
   if (!o.fork) return run_here(c, p);
   try {
-    return bench::parse_line(bench::run_in_child([&] { return bench::to_text(run_here(c, p)); }, o.timeout_s));
+    return bench::parse_line(
+        bench::run_in_child([&] { return bench::to_text(run_here(c, p)); }, o.timeout_s));
   } catch (const std::exception& e) {
     return bench::error_line(c.bench, c.impl, c.variant, p.threads, p.n, c.tags, e.what());
   }
@@ -42,11 +46,13 @@ bool failed(const Fields& line) {
   return std::any_of(line.begin(), line.end(), [](auto& kv) { return kv.first == "error"; });
 }
 
-std::vector<Fields> run_workload(const bench::Workload& w, const bench::Registry& reg, const Options& o) {
+std::vector<Fields> run_workload(const bench::Workload& w, const bench::Registry& reg,
+                                 const Options& o) {
   std::vector<Fields> lines;
   for (std::size_t i = 0; i < o.threads.size(); ++i) {
     for (auto& c : reg.cases()) {
-      if (c.bench != w.name || !selected(o.impls, c.impl) || !selected(o.variants, c.variant)) continue;
+      if (c.bench != w.name || !selected(o.impls, c.impl) || !selected(o.variants, c.variant))
+        continue;
       if (c.sequential && i > 0) continue;
       lines.push_back(run_case(c, w, o, c.sequential ? 1 : o.threads[i]));
       std::cout << bench::to_text(lines.back()) << std::endl;
@@ -74,6 +80,8 @@ int main(int argc, char** argv) {
     std::cerr << "sluice_bench: " << e.what() << '\n' << bench::usage();
     return 2;
   }
+  reps_given =
+      std::any_of(argv + 1, argv + argc, [](const char* a) { return std::string(a) == "--reps"; });
   auto reg = bench::make_registry();
   std::vector<Fields> lines;
   bool known = false;

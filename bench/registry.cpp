@@ -1,9 +1,11 @@
 #include "registry.hpp"
 
+#include "workloads/bounded/workload.hpp"
 #include "workloads/fib/workload.hpp"
 #include "workloads/idle/workload.hpp"
 #include "workloads/microjobs/workload.hpp"
 #include "workloads/spawn/workload.hpp"
+#include "workloads/unbounded_memory/workload.hpp"
 
 namespace bench {
 
@@ -17,6 +19,10 @@ void register_fib_asio(Registry&);
 void register_fib_seq(Registry&);
 void register_idle_sluice(Registry&);
 void register_idle_asio(Registry&);
+void register_bounded_sluice(Registry&);
+void register_bounded_asio(Registry&);
+void register_unbounded_memory_sluice(Registry&);
+void register_unbounded_memory_asio(Registry&);
 #ifdef SLUICE_BENCH_HAVE_TBB
 void register_spawn_tbb(Registry&);
 void register_microjobs_tbb(Registry&);
@@ -31,6 +37,8 @@ const std::vector<Workload>& workloads() {
       {"microjobs", microjobs::job_count},
       {"fib", fib::default_n},
       {"idle", idle::default_samples},
+      {"bounded", bounded::default_n},
+      {"unbounded_memory", unbounded_memory::default_n, unbounded_memory::default_reps},
   };
   return all;
 }
@@ -47,6 +55,10 @@ Registry make_registry() {
   register_fib_seq(r);
   register_idle_sluice(r);
   register_idle_asio(r);
+  register_bounded_sluice(r);
+  register_bounded_asio(r);
+  register_unbounded_memory_sluice(r);
+  register_unbounded_memory_asio(r);
 #ifdef SLUICE_BENCH_HAVE_TBB
   register_spawn_tbb(r);
   register_microjobs_tbb(r);

@@ -24,17 +24,21 @@ struct Case {
 struct Workload {
   std::string name;
   std::uint64_t default_n;
+  int default_reps = 0;  // measured runs unless --reps; 0: the harness's default
 };
 
 class Registry {
  public:
   /// A case run once per --threads value.
   void add(std::string bench, std::string impl, std::string variant, RunFn run, Fields tags = {}) {
-    cases_.push_back({std::move(bench), std::move(impl), std::move(variant), std::move(run), std::move(tags), false});
+    cases_.push_back({std::move(bench), std::move(impl), std::move(variant), std::move(run),
+                      std::move(tags), false});
   }
   /// A sequential baseline: run once, with threads=1.
-  void add_sequential(std::string bench, std::string impl, std::string variant, RunFn run, Fields tags = {}) {
-    cases_.push_back({std::move(bench), std::move(impl), std::move(variant), std::move(run), std::move(tags), true});
+  void add_sequential(std::string bench, std::string impl, std::string variant, RunFn run,
+                      Fields tags = {}) {
+    cases_.push_back({std::move(bench), std::move(impl), std::move(variant), std::move(run),
+                      std::move(tags), true});
   }
   const std::vector<Case>& cases() const noexcept { return cases_; }
 
