@@ -1,7 +1,6 @@
 // Builds against an installed sluice through find_package(sluice): a task that
 // awaits another task, run to completion with Runtime::block_on.
 #include <cstdio>
-
 #include <sluice/sluice.hpp>
 
 namespace {
