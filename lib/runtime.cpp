@@ -278,10 +278,16 @@ Task<bool> Runtime::shutdown(std::chrono::nanoseconds deadline) {
       if (impl->async_shutdown.joinable()) {
         impl->async_shutdown.join();
       }
-      impl->async_shutdown = std::thread([this, &promise, self] {
-        result = impl->drain(deadline, self);
+      // Once the thread runs, the caller may be resumed and this frame freed:
+      // the thread gets copies, and nothing here touches `this` afterwards.
+      Impl* runtime = impl;
+      bool* out = &result;
+      const auto d = deadline;
+      std::thread t([runtime, out, d, &promise, self] {
+        *out = runtime->drain(d, self);
         promise.schedule();
       });
+      runtime->async_shutdown = std::move(t);
     }
     [[nodiscard]] bool await_resume() const noexcept { return result; }
   };

@@ -4,6 +4,7 @@
 #include "sluice/config.hpp"
 #include "sluice/error.hpp"
 #include "sluice/executor.hpp"
+#include "sluice/file.hpp"
 #include "sluice/join_handle.hpp"
 #include "sluice/lines.hpp"
 #include "sluice/log.hpp"

@@ -1,0 +1,273 @@
+// sluice::File: positioned reads on io_uring through Asio's
+// random_access_file, or blocking pread on the BlockingPool where io_uring
+// is refused (see io_uring_probe.hpp for how that is decided).
+#include "sluice/file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <asio/random_access_file.hpp>
+#include <asio/strand.hpp>
+#include <cerrno>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <system_error>
+#include <thread>
+
+#include "io/blocking_pool.hpp"
+#include "io/io_uring_probe.hpp"
+#include "sluice/runtime.hpp"
+#include "sluice/use_task.hpp"
+#include "sync.hpp"
+
+namespace sluice {
+namespace {
+
+std::system_error path_error(std::error_code ec, const char* what,
+                             const std::filesystem::path& path) {
+  return std::system_error(ec, std::string(what) + " '" + path.string() + "'");
+}
+
+std::system_error path_error(int error, const char* what, const std::filesystem::path& path) {
+  return path_error(std::error_code(error, std::generic_category()), what, path);
+}
+
+// Closes the descriptor unless ownership moved on.
+class FdGuard {
+ public:
+  explicit FdGuard(int fd) noexcept : fd_(fd) {}
+  FdGuard(const FdGuard&) = delete;
+  FdGuard& operator=(const FdGuard&) = delete;
+  ~FdGuard() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+  }
+  int release() noexcept { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+// A pread on the BlockingPool, awaited by a sluice task. It lives in the
+// awaiting frame, which is resumed (possibly on another thread) by
+// whichever of the pool thread or a stop request gets to it first: after
+// handing the job to the pool, nothing here is touched by the submitter.
+//
+// Whoever resumes the task is still inside Pool::schedule (waking a worker)
+// when the task may already run, finish and let its Runtime, and so the
+// Pool, be destroyed. So the task does not go on before the resumer is out:
+// the stop callback is waited for by ~stop_callback, the pool thread by
+// the `handed_over_` handshake in await_resume.
+class BlockingRead : detail::BlockingJob {
+ public:
+  BlockingRead(int fd, std::uint64_t offset, std::span<std::byte> buffer) noexcept
+      : fd_(fd), offset_(offset), buffer_(buffer) {
+    run = &BlockingRead::perform;
+  }
+
+  static bool await_ready() noexcept { return false; }
+
+  template <detail::SluicePromise P>
+  bool await_suspend(std::coroutine_handle<P> h) {
+    waiter_ = &h.promise();
+    ctx_ = waiter_->context();
+    if (ctx_ == nullptr) {  // no pool to resume on: read right here
+      read();
+      handed_over_.store(true, std::memory_order_relaxed);
+      return false;
+    }
+    auto& pool = detail::BlockingPool::instance();
+    // Registered before the job is queued, and a no-op until then: a stop
+    // that arrives now is seen by the check below instead.
+    on_stop_.emplace(ctx_->stop_token(), Withdraw{this});
+    if (ctx_->stop_requested()) {
+      stopped_ = true;
+      return false;
+    }
+    pool.submit(this);
+    return true;
+  }
+
+  std::size_t await_resume() {
+    on_stop_.reset();  // waits for a stop callback still running elsewhere
+    if (stopped_) {
+      throw_error(ctx_->stop_error());
+    }
+    wait_for_handover();
+    if (result_ < 0) {
+      throw std::system_error(error_, std::generic_category());
+    }
+    return static_cast<std::size_t>(result_);
+  }
+
+ private:
+  struct Withdraw {
+    BlockingRead* self;
+    void operator()() const noexcept {
+      if (detail::BlockingPool::instance().withdraw(self)) {
+        self->stopped_ = true;
+        self->waiter_->schedule();  // the resumed task waits in ~stop_callback for our return
+      }
+    }
+  };
+
+  static void perform(detail::BlockingJob* job) noexcept {
+    auto* self = static_cast<BlockingRead*>(job);
+    self->read();
+    self->waiter_->schedule();
+    // Last touch: from here the task may go on and free this frame.
+    // Release: the result written by read() is published with it.
+    self->handed_over_.store(true, std::memory_order_release);
+  }
+
+  // The pool thread is out of schedule() within microseconds; yield in case
+  // it was preempted in between.
+  void wait_for_handover() const noexcept {
+    for (int spins = 0; !handed_over_.load(std::memory_order_acquire); ++spins) {
+      if (spins < 64) {
+        detail::sync::cpu_relax();
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  }
+
+  void read() noexcept {
+    ssize_t n = 0;
+    do {
+      n = ::pread(fd_, buffer_.data(), buffer_.size(), static_cast<off_t>(offset_));
+    } while (n < 0 && errno == EINTR);
+    result_ = n;
+    error_ = n < 0 ? errno : 0;
+  }
+
+  int fd_;
+  std::uint64_t offset_;
+  std::span<std::byte> buffer_;
+  detail::PromiseBase* waiter_ = nullptr;
+  detail::TaskContext* ctx_ = nullptr;
+  std::optional<std::stop_callback<Withdraw>> on_stop_;
+  // Written by the pool thread or the stop callback before they resume the
+  // task; handed_over_ (pool thread) and ~stop_callback (stop) order them
+  // before await_resume reads them.
+  ssize_t result_ = 0;
+  int error_ = 0;
+  bool stopped_ = false;
+  // Written once by the pool thread after its last use of the Pool; read
+  // by the resumed task.
+  detail::sync::Atomic<bool> handed_over_{false};
+};
+
+asio::any_io_executor file_executor(Runtime& runtime) {
+  // With several reactor threads, a cancellation must run serialised with
+  // the read it cancels (see use_task): give the file a strand.
+  if (runtime.config().io_threads > 1) {
+    return asio::make_strand(runtime.io_context());
+  }
+  return runtime.io_context().get_executor();
+}
+
+}  // namespace
+
+struct File::Impl {
+  std::filesystem::path path;
+  std::uint64_t size = 0;
+  int fd = -1;                                    // the blocking backend's
+  std::optional<asio::random_access_file> uring;  // owns its own descriptor
+
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  ~Impl() {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+  }
+};
+
+File::File(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
+File::File(File&& other) noexcept = default;
+File& File::operator=(File&& other) noexcept = default;
+File::~File() = default;
+
+Task<File> File::open(Runtime& runtime, std::filesystem::path path) {
+  // open(2) is a lookup in the dentry cache for local files: done on the
+  // worker, where a hop to another thread would cost more than the call.
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer, holding
+  // the worker. It is cleared once the file is known not to be one.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    throw path_error(errno, "open", path);
+  }
+  FdGuard guard(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    throw path_error(errno, "stat", path);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    throw path_error(EISDIR, "open", path);
+  }
+  if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
+    throw path_error(ESPIPE, "open", path);
+  }
+  // Reads must wait for data, not fail with EAGAIN: devices (a tty) would,
+  // and io_uring may honour O_NONBLOCK even for data not yet in the page
+  // cache.
+  if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+    throw path_error(errno, "open", path);
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->path = std::move(path);
+  impl->size = static_cast<std::uint64_t>(st.st_size);
+  if (detail::use_io_uring_for_files()) {
+    try {
+      impl->uring.emplace(file_executor(runtime), fd);
+      guard.release();
+    } catch (const std::system_error& e) {
+      // Asio sets up its ring on the first file and reports a refusal here.
+      detail::io_uring_refused_by_asio(e.what());
+      impl->uring.reset();
+    }
+  }
+  if (!impl->uring) {
+    impl->fd = guard.release();
+  }
+  co_return File(std::move(impl));
+}
+
+Task<std::size_t> File::read_some_at(std::uint64_t offset, std::span<std::byte> buffer) {
+  if (impl_ == nullptr) {
+    throw std::logic_error("sluice::File::read_some_at: the File was moved from");
+  }
+  if (buffer.empty()) {
+    co_return 0;
+  }
+  try {
+    if (impl_->uring) {
+      co_return co_await impl_->uring->async_read_some_at(
+          offset, asio::buffer(buffer.data(), buffer.size()), use_task);
+    }
+    co_return co_await BlockingRead(impl_->fd, offset, buffer);
+  } catch (const task_error&) {
+    throw;  // cancelled or timed out: not a read error
+  } catch (const std::system_error& e) {
+    if (e.code() == asio::error::eof) {
+      co_return 0;
+    }
+    throw path_error(e.code(), "read", impl_->path);
+  }
+}
+
+std::uint64_t File::size() const noexcept { return impl_ != nullptr ? impl_->size : 0; }
+
+const std::filesystem::path& File::path() const noexcept {
+  static const std::filesystem::path none;
+  return impl_ != nullptr ? impl_->path : none;
+}
+
+bool File::uses_io_uring() const noexcept { return impl_ != nullptr && impl_->uring.has_value(); }
+
+}  // namespace sluice
