@@ -91,9 +91,8 @@ class File {
 ///
 /// Thread safety: `on_chunk` runs on the pool, one call at a time.
 template <class F>
-  requires std::invocable<F&, std::span<const std::byte>>
-Task<std::uint64_t> read_file_chunks(Runtime& runtime, std::filesystem::path path,
-                                     std::size_t chunk_size, F on_chunk) {
+requires std::invocable<F&, std::span<const std::byte>> Task<std::uint64_t> read_file_chunks(
+    Runtime& runtime, std::filesystem::path path, std::size_t chunk_size, F on_chunk) {
   if (chunk_size == 0) {
     throw std::invalid_argument("sluice::read_file_chunks: chunk_size must be at least 1");
   }
