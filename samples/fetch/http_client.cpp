@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/post.hpp>
 #include <atomic>
@@ -10,8 +11,6 @@
 #include <stop_token>
 
 namespace fetch {
-
-using Clock = std::chrono::steady_clock;
 
 // One request, living in the awaiting task's frame until it resumes.
 struct HttpClient::Transfer {
@@ -58,7 +57,7 @@ struct CurlGlobal {
 
 }  // namespace
 
-HttpClient::HttpClient(sluice::Runtime& rt)
+HttpClient::HttpClient(sluice::Runtime& rt, std::size_t max_idle_connections)
     : strand_(asio::make_strand(rt.io_context())), timer_(strand_) {
   static CurlGlobal global;
   multi_ = curl_multi_init();
@@ -69,6 +68,11 @@ HttpClient::HttpClient(sluice::Runtime& rt)
   curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
   curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &HttpClient::on_timer);
   curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+  // curl's default cache holds 4 per easy handle currently added; when a
+  // burst of transfers completes together that count is briefly near zero
+  // and the cache evicts live keep-alive connections.
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS,
+                    static_cast<long>(std::max<std::size_t>(max_idle_connections, 1)));
 }
 
 HttpClient::~HttpClient() {
@@ -100,16 +104,47 @@ int HttpClient::on_socket(CURL*, curl_socket_t fd, int what, void* self_ptr, voi
 int HttpClient::on_timer(CURLM*, long timeout_ms, void* self_ptr) {
   auto& self = *static_cast<HttpClient*>(self_ptr);
   if (timeout_ms < 0) {
-    self.timer_.cancel();
-    return 0;
+    self.due_.reset();  // an armed wait, if any, fires and finds nothing due
+  } else if (timeout_ms == 0) {
+    self.due_.reset();
+    if (!self.timeout_posted_) {  // curl asks for this on every added transfer
+      self.timeout_posted_ = true;
+      asio::post(self.strand_, [&self] {
+        self.timeout_posted_ = false;
+        self.act(CURL_SOCKET_TIMEOUT, 0);
+      });
+    }
+  } else {
+    self.due_ = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    // Re-arming moves the reactor's timerfd: a system call each time, and
+    // curl moves its deadline on nearly every socket event. Only a deadline
+    // earlier than the armed one re-arms; a later one waits for the armed
+    // wait to fire and then re-arms (see on_timer_fired).
+    if (!self.armed_ || *self.due_ < *self.armed_) {
+      self.arm_timer(*self.due_);
+    }
   }
-  self.timer_.expires_after(std::chrono::milliseconds(timeout_ms));
-  self.timer_.async_wait([&self](std::error_code ec) {
-    if (!ec) {
-      self.act(CURL_SOCKET_TIMEOUT, 0);
+  return 0;
+}
+
+void HttpClient::arm_timer(Clock::time_point at) {
+  armed_ = at;
+  timer_.expires_at(at);  // a wait already pending completes as aborted
+  timer_.async_wait([this, generation = ++timer_generation_](std::error_code ec) {
+    if (ec || generation != timer_generation_) {
+      return;  // replaced by a later arm_timer
+    }
+    armed_.reset();
+    if (!due_) {
+      return;
+    }
+    if (*due_ <= Clock::now()) {
+      due_.reset();
+      act(CURL_SOCKET_TIMEOUT, 0);
+    } else {
+      arm_timer(*due_);
     }
   });
-  return 0;
 }
 
 // Keeps one wait pending per direction curl asked for. Asio's epoll reactor

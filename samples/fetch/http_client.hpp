@@ -13,9 +13,11 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sluice/sluice.hpp>
 #include <string>
 
@@ -31,7 +33,10 @@ struct Response {
 class HttpClient {
  public:
   /// Thread safety: get() may be called from any task; one client per runtime.
-  explicit HttpClient(sluice::Runtime& rt);
+  /// `max_idle_connections` is how many finished connections are kept open
+  /// for reuse: at least the number of transfers in flight, or curl closes
+  /// and reopens connections under load.
+  HttpClient(sluice::Runtime& rt, std::size_t max_idle_connections);
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
@@ -42,11 +47,13 @@ class HttpClient {
   sluice::Task<Response> get(std::string url, std::chrono::milliseconds timeout);
 
   struct Transfer;
+  using Clock = std::chrono::steady_clock;
 
  private:
   struct Socket;
   static int on_socket(CURL* easy, curl_socket_t fd, int what, void* self, void* socket);
   static int on_timer(CURLM* multi, long timeout_ms, void* self);
+  void arm_timer(Clock::time_point at);
   void watch(Socket& s);
   void arm(Socket& s, int want, int select, short poll_event, bool& pending,
            asio::posix::descriptor_base::wait_type wait);
@@ -58,6 +65,12 @@ class HttpClient {
 
   asio::strand<asio::io_context::executor_type> strand_;
   asio::steady_timer timer_;                                  // on strand_
+  // curl's timer, on strand_: `due_` is when curl wants its timeout call,
+  // `armed_` when timer_ fires; armed_ <= due_ whenever both are set.
+  std::optional<Clock::time_point> due_;
+  std::optional<Clock::time_point> armed_;
+  std::uint64_t timer_generation_ = 0;
+  bool timeout_posted_ = false;
   CURLM* multi_;                                              // used on strand_ only
   std::map<curl_socket_t, std::unique_ptr<Socket>> sockets_;  // on strand_ only
 };

@@ -94,21 +94,25 @@ sluice::Task<Outcome> fetch_one(sluice::Runtime& rt, HttpClient& client, const O
   }
 }
 
-// Waits for a signal; then stops pulling, and after the grace cancels.
+// Waits for a signal; then stops pulling, and after the grace cancels. When
+// the run ends first, its cancellation is the normal end of this task.
 sluice::Task<void> on_signal(sluice::Runtime& rt, asio::signal_set& signals,
                              std::atomic<bool>& stop_pulling, std::atomic<int>& got,
                              sluice::Scope& fetching, std::chrono::milliseconds grace) {
-  got = co_await signals.async_wait(sluice::use_task);
-  stop_pulling.store(true, std::memory_order_release);
-  asio::steady_timer timer(rt.io_context());
-  timer.expires_after(grace);
-  co_await timer.async_wait(sluice::use_task);  // cancelled if the run ends first
-  fetching.request_stop();
+  try {
+    got = co_await signals.async_wait(sluice::use_task);
+    stop_pulling.store(true, std::memory_order_release);
+    asio::steady_timer timer(rt.io_context());
+    timer.expires_after(grace);
+    co_await timer.async_wait(sluice::use_task);
+    fetching.request_stop();
+  } catch (const sluice::cancelled_error&) {
+  }
 }
 
 sluice::Task<void> run(sluice::Runtime& rt, const Options& opt, std::istream& input, Output& output,
                        asio::signal_set& signals, std::atomic<int>& got) {
-  HttpClient client(rt);
+  HttpClient client(rt, opt.concurrency);
   sluice::Scope fetching(rt, sluice::ScopeOptions{.max_pending = opt.max_pending, .name = "fetch"});
   sluice::Scope control(rt);
   std::atomic<bool> stop_pulling{false};
