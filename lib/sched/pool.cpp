@@ -96,8 +96,15 @@ void Pool::schedule(TaskNode* node, bool yield) noexcept {
   if (tls_pool_ == this) {
     push_local(*tls_worker_, node, yield);
   } else {
+    // Counted for stop(): `node` may run, and its owner destroy the pool,
+    // before notify() returns here. relaxed: the increment is sequenced
+    // before the push, whose release the running worker acquires, so a stop()
+    // that follows the node sees it (write-read coherence). release on the
+    // decrement: stop()'s acquire of zero follows our last access.
+    external_scheduling_.fetch_add(1, std::memory_order_relaxed);
     injector_.push(node);
     notify();
+    external_scheduling_.fetch_sub(1, std::memory_order_release);
   }
 }
 
@@ -352,6 +359,11 @@ void Pool::stop() noexcept {
     } else {
       t.join();
     }
+  }
+  // An outside thread may still be inside schedule() for a node that ran
+  // already; it is a few instructions from done.
+  while (external_scheduling_.load(std::memory_order_acquire) != 0) {
+    std::this_thread::yield();
   }
 }
 

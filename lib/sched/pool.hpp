@@ -105,6 +105,9 @@ class Pool {
   // Written once by stop(); read by workers when they run out of work.
   alignas(sync::kFalseSharingRange) sync::Atomic<bool> stopping_{false};
   std::vector<std::thread> threads_;
+  // Outside threads between their injector push and the end of their
+  // notify() (fetch_add / fetch_sub); stop() waits for zero.
+  alignas(sync::kFalseSharingRange) sync::Atomic<std::uint32_t> external_scheduling_{0};
   // Events counted from threads outside the pool (fetch_add).
   alignas(sync::kFalseSharingRange)
       std::array<sync::Atomic<std::uint64_t>, kEventSlots> external_events_{};

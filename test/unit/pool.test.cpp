@@ -216,3 +216,26 @@ TEST_CASE("stop runs what is already queued, then joins", "[pool]") {
   }
   CHECK(c.runs.load() == n);
 }
+
+// A thread outside the pool whose job lets the owner destroy the pool can
+// still be inside schedule() (waking a worker) when the job has run; the
+// destructor must wait for it rather than free what it touches.
+TEST_CASE("a pool destroyed right after an outside job ran outlives the scheduling call",
+          "[pool][stress]") {
+  struct Release : TaskNode {
+    std::atomic<bool> ran{false};
+    Release() { run = &Release::execute; }
+    static void execute(TaskNode* n) noexcept {
+      static_cast<Release*>(n)->ran.store(true, std::memory_order_release);
+    }
+  };
+  for (int round = 0; round < 300; ++round) {
+    Release job;
+    auto pool = std::make_unique<Pool>(Pool::Options{.threads = 2});
+    Pool* raw = pool.get();
+    std::thread outside([raw, &job] { raw->schedule(&job); });
+    REQUIRE(sluice::test::eventually([&] { return job.ran.load(std::memory_order_acquire); }));
+    pool.reset();  // may overlap the end of schedule() on `outside`
+    outside.join();
+  }
+}
