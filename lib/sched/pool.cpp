@@ -13,10 +13,12 @@ namespace sluice::detail {
 namespace {
 
 constexpr std::uint32_t kInjectorInterval = 61;  // ticks between fairness checks
-constexpr std::uint32_t kMaxLifoPolls = 3;       // LIFO runs in a row before the queue
-constexpr int kSearchRounds = 4;                 // steal rounds before parking
-constexpr int kSpinPerRound = 64;                // pauses between rounds
-constexpr std::size_t kInjectorBatch = 32;       // nodes taken from the injector at once
+// The local queue runs newest first; its oldest node is taken out of turn
+// once it has been at the front this long (checked every kInjectorInterval).
+constexpr std::chrono::milliseconds kMaxFrontWait{2};
+constexpr int kSearchRounds = 4;            // steal rounds before parking
+constexpr int kSpinPerRound = 64;           // pauses between rounds
+constexpr std::size_t kInjectorBatch = 32;  // nodes taken from the injector at once
 
 std::int64_t now_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -47,7 +49,8 @@ struct alignas(sync::kFalseSharingRange) Pool::Worker {
   // Owner-only state.
   alignas(sync::kFalseSharingRange) const std::size_t index;
   std::uint32_t tick = 0;
-  std::uint32_t lifo_polls = 0;
+  TaskNode* front_seen = nullptr;  // the local queue's oldest node when last checked
+  std::chrono::steady_clock::time_point front_since;
   bool searching = false;
   std::uint64_t rng;
 
@@ -109,13 +112,22 @@ void Pool::schedule(TaskNode* node, bool yield) noexcept {
 }
 
 void Pool::push_local(Worker& w, TaskNode* node, bool yield) noexcept {
-  if (!yield) {
-    // acq_rel: release publishes `node` to a thief; acquire takes the old one.
-    node = w.lifo.exchange(node, std::memory_order_acq_rel);
-    if (node == nullptr) {
-      return;  // Runs next on this worker; no one else needs waking for it.
-    }
+  if (yield) {
+    // The local queue pops newest first, so a yield there would come straight
+    // back: the injector puts it behind everything already waiting.
+    injector_.push(node);
+    notify();
+    return;
   }
+  // acq_rel: release publishes `node` to a thief; acquire takes the old one.
+  node = w.lifo.exchange(node, std::memory_order_acq_rel);
+  if (node == nullptr) {
+    return;  // Runs next on this worker; no one else needs waking for it.
+  }
+  push_queue(w, node);
+}
+
+void Pool::push_queue(Worker& w, TaskNode* node) noexcept {
   w.local.push(node, [this](std::span<TaskNode*> batch) { injector_.push_batch(batch); });
   notify();
 }
@@ -175,23 +187,48 @@ TaskNode* Pool::next_local(Worker& w) noexcept {
     if (TaskNode* n = pop_injector(w)) {
       return n;
     }
+    if (TaskNode* n = overdue_front(w)) {
+      return n;
+    }
   }
   // relaxed load: skip the locked exchange when the slot is empty.
   if (w.lifo.load(std::memory_order_relaxed) != nullptr) {
-    TaskNode* n = w.lifo.exchange(nullptr, std::memory_order_acq_rel);
-    if (n != nullptr) {
-      if (++w.lifo_polls <= kMaxLifoPolls) {
-        return n;
-      }
-      // Two nodes waking each other would starve the queue: take turns.
-      push_local(w, n, /*yield=*/true);
+    if (TaskNode* n = w.lifo.exchange(nullptr, std::memory_order_acq_rel)) {
+      return n;
     }
   }
-  w.lifo_polls = 0;
-  if (auto n = w.local.pop()) {
+  if (auto n = w.local.pop_back()) {
     return *n;
   }
   return pop_injector(w);
+}
+
+// Fairness within a worker. Newest-first keeps fork-join work depth first
+// (taking the oldest node regularly would open a new subtree each time and
+// multiply the live frames), so the oldest node is taken only when it has
+// sat at the front for kMaxFrontWait: nodes waking each other through the
+// LIFO slot, or a stream of newer spawns, then cannot starve it.
+TaskNode* Pool::overdue_front(Worker& w) noexcept {
+  const auto front = w.local.peek_front();
+  if (!front) {
+    w.front_seen = nullptr;
+    return nullptr;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (*front != w.front_seen) {
+    w.front_seen = *front;
+    w.front_since = now;
+    return nullptr;
+  }
+  if (now - w.front_since < kMaxFrontWait) {
+    return nullptr;
+  }
+  w.front_seen = nullptr;
+  if (TaskNode* n = w.lifo.exchange(nullptr, std::memory_order_acq_rel)) {
+    push_queue(w, n);  // it would otherwise run first
+  }
+  auto oldest = w.local.pop_front();
+  return oldest ? *oldest : nullptr;
 }
 
 TaskNode* Pool::pop_injector(Worker& w) noexcept {

@@ -4,13 +4,21 @@
 // A worker looks for its next node in this order:
 //   1. every kInjectorInterval ticks, the injector first (fairness: work
 //      submitted from outside is never starved by local respawning);
-//   2. its LIFO slot (the node it scheduled last: a spawned child or a task
-//      it just woke), at most kMaxLifoPolls times in a row;
-//   3. its local queue; 4. the injector (taking a batch into the queue);
+//   2. on the same ticks, the oldest node of its local queue if it has sat
+//      at the front for kMaxFrontWait (fairness within the worker: nodes
+//      waking each other through the LIFO slot, or a stream of newer spawns,
+//      never starve it);
+//   3. its LIFO slot (the node it scheduled last: a spawned child or a task
+//      it just woke), then its local queue newest first: fork-join work runs
+//      depth first, as in a work-stealing deque, while thieves take the
+//      oldest half;
+//   4. the injector (taking a batch into the queue);
 //   5. stealing, as a searcher (Idle): guided by the load vector, it takes
 //      half of the queue with the largest approx_len(), ties broken from a
 //      random start, then falls back to the other workers' LIFO slots;
 //   6. a bounded spin of steps 3-5, then parking on a futex word.
+//
+// A yielding node goes to the injector, behind everything queued already.
 //
 // The pool knows nothing of coroutines: it runs TaskNode::run.
 #pragma once
@@ -84,11 +92,13 @@ class Pool {
 
   void run_worker(std::size_t index) noexcept;
   TaskNode* next_local(Worker& w) noexcept;
+  TaskNode* overdue_front(Worker& w) noexcept;
   TaskNode* pop_injector(Worker& w) noexcept;
   TaskNode* search(Worker& w) noexcept;
   TaskNode* steal(Worker& w) noexcept;
   void park(Worker& w) noexcept;
   void push_local(Worker& w, TaskNode* node, bool yield) noexcept;
+  void push_queue(Worker& w, TaskNode* node) noexcept;
   void found_work(Worker& w) noexcept;
   void notify() noexcept;
   void wake(std::size_t index) noexcept;

@@ -64,7 +64,7 @@ class HttpClient {
   void finish(Transfer& t, CURLcode code);
 
   asio::strand<asio::io_context::executor_type> strand_;
-  asio::steady_timer timer_;                                  // on strand_
+  asio::steady_timer timer_;  // on strand_
   // curl's timer, on strand_: `due_` is when curl wants its timeout call,
   // `armed_` when timer_ fires; armed_ <= due_ whenever both are set.
   std::optional<Clock::time_point> due_;

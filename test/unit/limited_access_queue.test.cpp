@@ -22,30 +22,51 @@ struct Sink {
 };
 
 void drain(LimitedAccessQueue<std::uint64_t, 16>::Owner& q, std::vector<std::uint64_t>& out) {
-  while (auto v = q.pop()) {
+  while (auto v = q.pop_front()) {
     out.push_back(*v);
   }
 }
 
 }  // namespace
 
-TEST_CASE("owner push and pop are FIFO", "[queue]") {
+TEST_CASE("pop_front is oldest first, pop_back newest first", "[queue]") {
   auto [owner, stealer] = LimitedAccessQueue<std::uint64_t, 16>::create();
   Sink sink;
   CHECK(owner.is_empty());
-  CHECK_FALSE(owner.pop().has_value());
+  CHECK_FALSE(owner.pop_front().has_value());
+  CHECK_FALSE(owner.pop_back().has_value());
   for (std::uint64_t i = 0; i < 10; ++i) {
     owner.push(i, std::ref(sink));
   }
   CHECK(owner.len() == 10);
   CHECK(stealer.approx_len() == 10);
-  for (std::uint64_t i = 0; i < 10; ++i) {
-    auto v = owner.pop();
-    REQUIRE(v.has_value());
-    CHECK(*v == i);
+  for (std::uint64_t i = 0; i < 5; ++i) {
+    auto front = owner.pop_front();
+    REQUIRE(front.has_value());
+    CHECK(*front == i);
+    auto back = owner.pop_back();
+    REQUIRE(back.has_value());
+    CHECK(*back == 9 - i);
   }
   CHECK(owner.is_empty());
+  CHECK_FALSE(owner.pop_back().has_value());
   CHECK(sink.calls == 0);
+}
+
+TEST_CASE("pop_back after a steal never returns a stolen item", "[queue]") {
+  auto [victim, victim_stealer] = LimitedAccessQueue<std::uint64_t, 16>::create();
+  auto [thief, thief_stealer] = LimitedAccessQueue<std::uint64_t, 16>::create();
+  Sink sink;
+  victim.push(1, std::ref(sink));
+  auto got = victim_stealer.steal_half_into(thief);
+  REQUIRE(got.has_value());
+  CHECK(*got == 1);
+  CHECK_FALSE(victim.pop_back().has_value());
+  victim.push(2, std::ref(sink));
+  victim.push(3, std::ref(sink));
+  CHECK(victim.pop_back() == std::optional<std::uint64_t>(3));
+  CHECK(victim.pop_back() == std::optional<std::uint64_t>(2));
+  CHECK(thief.is_empty());
 }
 
 TEST_CASE("indices wrap around the ring", "[queue]") {
@@ -58,7 +79,7 @@ TEST_CASE("indices wrap around the ring", "[queue]") {
       owner.push(next_in++, std::ref(sink));
     }
     for (int k = 0; k < 11; ++k) {
-      auto v = owner.pop();
+      auto v = owner.pop_front();
       REQUIRE(v.has_value());
       REQUIRE(*v == next_out++);
     }
@@ -92,12 +113,12 @@ TEST_CASE("steal_half_into takes half, rounded up, and returns one to run", "[qu
   }
   auto got = victim_stealer.steal_half_into(thief);
   REQUIRE(got.has_value());
-  CHECK(*got == 3);         // the last of the 4 taken
+  CHECK(*got == 0);         // the oldest of the 4 taken
   CHECK(thief.len() == 3);  // the other 3 went to the thief's ring
   CHECK(victim.len() == 3);
   std::vector<std::uint64_t> stolen;
   drain(thief, stolen);
-  CHECK(stolen == std::vector<std::uint64_t>{0, 1, 2});
+  CHECK(stolen == std::vector<std::uint64_t>{1, 2, 3});
   std::vector<std::uint64_t> left;
   drain(victim, left);
   CHECK(left == std::vector<std::uint64_t>{4, 5, 6});
@@ -142,7 +163,7 @@ void owner_and_thieves(std::uint64_t n, int thieves) {
         if (auto v = stealer.steal_half_into(mine)) {
           out.push_back(*v);
         }
-        while (auto v = mine.pop()) {
+        while (auto v = (out.size() % 2 == 0 ? mine.pop_back() : mine.pop_front())) {
           out.push_back(*v);
         }
         if (finished && stealer.approx_len() == 0) {
@@ -161,12 +182,17 @@ void owner_and_thieves(std::uint64_t n, int thieves) {
   for (std::uint64_t i = 1; i <= n; ++i) {
     owner.push(i, overflow);
     if (i % 3 == 0) {
-      if (auto v = owner.pop()) {
+      if (auto v = owner.pop_back()) {
+        owner_seen.push_back(*v);
+      }
+    }
+    if (i % 7 == 0) {
+      if (auto v = owner.pop_front()) {
         owner_seen.push_back(*v);
       }
     }
   }
-  while (auto v = owner.pop()) {
+  while (auto v = owner.pop_back()) {
     owner_seen.push_back(*v);
   }
   done.store(true, std::memory_order_release);

@@ -239,3 +239,58 @@ TEST_CASE("a pool destroyed right after an outside job ran outlives the scheduli
     outside.join();
   }
 }
+
+// Two nodes that keep waking each other through the LIFO slot must not
+// starve a node waiting in the local queue (the pool runs newest first).
+TEST_CASE("nodes waking each other do not starve the oldest queued node", "[pool]") {
+  struct PingPong : TaskNode {
+    Pool* pool = nullptr;
+    PingPong* other = nullptr;
+    std::atomic<bool>* stop = nullptr;
+    PingPong() { run = &PingPong::execute; }
+    static void execute(TaskNode* n) noexcept {
+      auto* self = static_cast<PingPong*>(n);
+      if (!self->stop->load(std::memory_order_acquire)) {
+        self->pool->schedule(self->other);
+      }
+    }
+  };
+  struct Flag : TaskNode {
+    std::atomic<bool>* set = nullptr;
+    Flag() { run = &Flag::execute; }
+    static void execute(TaskNode* n) noexcept {
+      static_cast<Flag*>(n)->set->store(true, std::memory_order_release);
+    }
+  };
+  struct Starter : TaskNode {
+    Pool* pool = nullptr;
+    TaskNode* waiting = nullptr;
+    TaskNode* first = nullptr;
+    Starter() { run = &Starter::execute; }
+    static void execute(TaskNode* n) noexcept {
+      auto* self = static_cast<Starter*>(n);
+      self->pool->schedule(self->waiting);  // into the LIFO slot...
+      self->pool->schedule(self->first);    // ...and on into the queue
+    }
+  };
+  std::atomic<bool> stop{false};
+  std::atomic<bool> ran{false};
+  Pool pool({.threads = 1});
+  PingPong a;
+  PingPong b;
+  a.pool = b.pool = &pool;
+  a.other = &b;
+  b.other = &a;
+  a.stop = b.stop = &stop;
+  Flag waiting;
+  waiting.set = &ran;
+  Starter starter;
+  starter.pool = &pool;
+  starter.waiting = &waiting;
+  starter.first = &a;
+  pool.schedule(&starter);
+  const bool waited_run = sluice::test::eventually([&] { return ran.load(); }, 30s);
+  stop.store(true, std::memory_order_release);
+  pool.stop();
+  CHECK(waited_run);
+}
