@@ -1,20 +1,14 @@
 #include "options.hpp"
 
-#include <charconv>
 #include <fstream>
+
+#include "common/cli_numbers.hpp"
 
 namespace fetch {
 namespace {
 
 std::uint64_t number(const std::string& flag, const char* text, std::uint64_t max) {
-  std::uint64_t v = 0;
-  const std::string s = text;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size() || v > max) {
-    throw UsageError(flag + ": expected a number up to " + std::to_string(max) + ", got '" + s +
-                     "'");
-  }
-  return v;
+  return cli::number<UsageError>(flag, text, 0, max, "a number up to " + std::to_string(max));
 }
 
 }  // namespace

@@ -1,21 +1,15 @@
 #include "options.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <thread>
+
+#include "common/cli_numbers.hpp"
 
 namespace hash {
 namespace {
 
 std::size_t number(const std::string& flag, const char* text, std::size_t max) {
-  std::size_t v = 0;
-  const std::string s = text;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size() || v == 0 || v > max) {
-    throw UsageError(flag + ": expected a number from 1 to " + std::to_string(max) + ", got '" + s +
-                     "'");
-  }
-  return v;
+  return cli::number<UsageError>(flag, text, 1, max, "a number from 1 to " + std::to_string(max));
 }
 
 }  // namespace

@@ -1,21 +1,17 @@
 #include "options.hpp"
 
-#include <charconv>
 #include <string_view>
+
+#include "common/cli_numbers.hpp"
 
 namespace serve {
 namespace {
 
 std::uint64_t number(std::string_view flag, std::string_view text, std::uint64_t min,
                      std::uint64_t max) {
-  std::uint64_t v = 0;
-  const char* end = text.data() + text.size();
-  const auto [stop, ec] = std::from_chars(text.data(), end, v);
-  if (text.empty() || ec != std::errc() || stop != end || v < min || v > max) {
-    throw UsageError(std::string(flag) + ": expected a whole number from " + std::to_string(min) +
-                     " to " + std::to_string(max) + ", got '" + std::string(text) + "'");
-  }
-  return v;
+  return cli::number<UsageError>(
+      flag, text, min, max,
+      "a whole number from " + std::to_string(min) + " to " + std::to_string(max));
 }
 
 asio::ip::address address(std::string_view text) {
