@@ -1,7 +1,6 @@
 #include <array>
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
 #include <atomic>
@@ -11,6 +10,7 @@
 #include <thread>
 
 #include "deadline.hpp"
+#include "sleep.hpp"
 #include "sluice/sluice.hpp"
 
 using namespace std::chrono_literals;
@@ -25,10 +25,8 @@ sluice::Config workers(std::size_t n) { return sluice::Config{.threads = n}; }
 
 Task<int> sleep_on_timer(sluice::Runtime& rt, std::chrono::milliseconds d,
                          std::atomic<bool>& waiting) {
-  asio::steady_timer timer(rt.io_context());
-  timer.expires_after(d);
   waiting.store(true);
-  co_await timer.async_wait(sluice::use_task);
+  co_await sluice::test::sleep_for(rt, d);
   co_return 1;
 }
 

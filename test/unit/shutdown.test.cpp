@@ -1,25 +1,20 @@
-#include <asio/steady_timer.hpp>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <thread>
 
 #include "deadline.hpp"
+#include "sleep.hpp"
 #include "sluice/sluice.hpp"
 
 using namespace std::chrono_literals;
 using sluice::Scope;
 using sluice::ScopeOptions;
 using sluice::Task;
+using sluice::test::sleep_for;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-Task<void> sleep_for(sluice::Runtime& rt, std::chrono::milliseconds d) {
-  asio::steady_timer timer(rt.io_context());
-  timer.expires_after(d);
-  co_await timer.async_wait(sluice::use_task);
-}
 
 void check_invariant(const sluice::Metrics& m) {
   CHECK(m.spawned == m.completed + m.failed + m.cancelled + m.timed_out + m.rejected);

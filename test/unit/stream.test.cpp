@@ -1,4 +1,3 @@
-#include <asio/steady_timer.hpp>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -10,21 +9,17 @@
 #include <vector>
 
 #include "deadline.hpp"
+#include "sleep.hpp"
 #include "sluice/sluice.hpp"
 
 using namespace std::chrono_literals;
 using sluice::Scope;
 using sluice::Task;
+using sluice::test::sleep_for;
 
 namespace {
 
 sluice::Config workers(std::size_t n) { return sluice::Config{.threads = n}; }
-
-Task<void> sleep_for(sluice::Runtime& rt, std::chrono::microseconds d) {
-  asio::steady_timer timer(rt.io_context());
-  timer.expires_after(d);
-  co_await timer.async_wait(sluice::use_task);
-}
 
 // Tracks items in flight and the most seen at once.
 struct InFlight {

@@ -1,4 +1,3 @@
-#include <asio/steady_timer.hpp>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -6,6 +5,7 @@
 
 #include "deadline.hpp"
 #include "deadlines.hpp"
+#include "sleep.hpp"
 #include "sluice/sluice.hpp"
 
 using namespace std::chrono_literals;
@@ -16,10 +16,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// Sleeps `d`, then gives its length in milliseconds.
 Task<int> sleep_for(sluice::Runtime& rt, std::chrono::milliseconds d) {
-  asio::steady_timer timer(rt.io_context());
-  timer.expires_after(d);
-  co_await timer.async_wait(sluice::use_task);
+  co_await sluice::test::sleep_for(rt, d);
   co_return static_cast<int>(d.count());
 }
 
