@@ -5,15 +5,11 @@
 
 #include <fcntl.h>
 #include <liburing.h>
-#include <linux/audit.h>
 #include <linux/capability.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <signal.h>
 #include <spdlog/logger.h>
 #include <spdlog/sinks/base_sink.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -42,6 +38,7 @@
 #include "io/blocking_pool.hpp"
 #include "io/io_uring_probe.hpp"
 #include "log.hpp"
+#include "seccomp_no_io_uring.hpp"
 #include "sluice/sluice.hpp"
 
 using namespace std::chrono_literals;
@@ -613,24 +610,11 @@ class WarningCounter : public spdlog::sinks::base_sink<std::mutex> {
   void flush_() override {}
 };
 
-// Makes io_uring_setup, _enter and _register fail with EPERM for this thread
-// and the threads it starts, as Docker's default seccomp profile does.
+// Refuses io_uring to this thread and the threads it starts, as Docker's
+// default seccomp profile does; true once the kernel indeed refuses it.
 bool refuse_io_uring_in_this_thread() {
 #if defined(__x86_64__)
-  constexpr unsigned kErrno = SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA);
-  sock_filter filter[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 5),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 3, 0),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_enter, 2, 0),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_register, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_STMT(BPF_RET | BPF_K, kErrno),
-  };
-  sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
-  return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-         ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0 && !kernel_allows_io_uring();
+  return sluice::test::refuse_io_uring() && !kernel_allows_io_uring();
 #else
   return false;
 #endif
