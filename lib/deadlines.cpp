@@ -31,7 +31,11 @@ void DeadlineQueue::add_task(JoinStateBase& task, std::chrono::nanoseconds timeo
   static thread_local const std::size_t mine =
       std::hash<std::thread::id>{}(std::this_thread::get_id()) % kShards;
   Shard& shard = shards_[mine];
-  auto& link = task.deadline_link;
+  if (task.deadline_link == nullptr) {  // only tasks with a timeout pay for one
+    task.deadline_link =
+        new (frame_allocate(sizeof(JoinStateBase::DeadlineLink))) JoinStateBase::DeadlineLink{};
+  }
+  auto& link = *task.deadline_link;
   std::int64_t deadline = 0;
   {
     std::lock_guard lock(shard.mutex);
@@ -44,7 +48,7 @@ void DeadlineQueue::add_task(JoinStateBase& task, std::chrono::nanoseconds timeo
     link.prev = list.tail;
     link.next = nullptr;
     if (list.tail != nullptr) {
-      list.tail->deadline_link.next = &task;
+      list.tail->deadline_link->next = &task;
     } else {
       list.head = &task;
     }
@@ -55,14 +59,14 @@ void DeadlineQueue::add_task(JoinStateBase& task, std::chrono::nanoseconds timeo
 }
 
 void DeadlineQueue::unlink(List& list, JoinStateBase& task) noexcept {
-  auto& link = task.deadline_link;
+  auto& link = *task.deadline_link;
   if (link.prev != nullptr) {
-    link.prev->deadline_link.next = link.next;
+    link.prev->deadline_link->next = link.next;
   } else {
     list.head = link.next;
   }
   if (link.next != nullptr) {
-    link.next->deadline_link.prev = link.prev;
+    link.next->deadline_link->prev = link.prev;
   } else {
     list.tail = link.prev;
   }
@@ -72,7 +76,7 @@ void DeadlineQueue::unlink(List& list, JoinStateBase& task) noexcept {
 }
 
 void DeadlineQueue::remove_task(JoinStateBase& task) noexcept {
-  auto& link = task.deadline_link;
+  auto& link = *task.deadline_link;
   auto* shard = static_cast<Shard*>(link.shard);
   std::lock_guard lock(shard->mutex);
   if (link.list != nullptr) {  // null: it already expired
@@ -130,7 +134,7 @@ std::int64_t DeadlineQueue::expire_tasks(std::int64_t now) noexcept {
   for (auto& shard : shards_) {
     std::lock_guard lock(shard.mutex);
     for (auto& [duration, list] : shard.lists) {
-      while (list.head != nullptr && list.head->deadline_link.deadline_ns <= now) {
+      while (list.head != nullptr && list.head->deadline_link->deadline_ns <= now) {
         JoinStateBase& task = *list.head;
         unlink(list, task);
         // Still linked means still running: a finishing task unlinks itself
@@ -138,7 +142,7 @@ std::int64_t DeadlineQueue::expire_tasks(std::int64_t now) noexcept {
         task.request_stop(errc::timed_out);
       }
       if (list.head != nullptr) {
-        next = std::min(next, list.head->deadline_link.deadline_ns);
+        next = std::min(next, list.head->deadline_link->deadline_ns);
       }
     }
   }

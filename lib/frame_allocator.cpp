@@ -1,6 +1,6 @@
 // Frame cache: per-thread size-class free lists over a shared depot.
 //
-// Each thread keeps, per 64-byte size class, an intrusive singly linked list
+// Each thread keeps, per 32-byte size class, an intrusive singly linked list
 // of free blocks (the first word of a free block is the link). Frees push to
 // the calling thread's list; when it holds 2 * kBatch blocks, kBatch of them
 // move to the depot as one batch. Allocations pop from the calling thread's
@@ -33,7 +33,7 @@
 namespace sluice::detail {
 namespace {
 
-constexpr std::size_t kGranule = 64;
+constexpr std::size_t kGranule = 32;
 constexpr std::size_t kClasses = kMaxCachedFrame / kGranule;
 constexpr std::size_t kBatch = 64;
 constexpr std::size_t kDepotBytes = std::size_t{64} << 20;

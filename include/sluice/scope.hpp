@@ -316,7 +316,7 @@ std::coroutine_handle<> Scope::finish(detail::PromiseBase& base) noexcept {
     }
   }
   std::coroutine_handle<detail::Promise<T>>::from_promise(promise).destroy();
-  if (js->deadline_link.shard != nullptr) {
+  if (js->deadline_link != nullptr) {
     detail::remove_task_deadline(js->scope()->core(), *js);
   }
   detail::Pool* pool = js->pool;

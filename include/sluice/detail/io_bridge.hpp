@@ -6,8 +6,9 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
-#include <optional>
+#include <new>
 #include <stop_token>
+#include <thread>
 
 #include "sluice/detail/frame_allocator.hpp"
 
@@ -29,6 +30,31 @@ namespace sluice::detail {
 /// more, create I/O objects on a strand (asio::make_strand(rt.io_context())).
 class IoBridge {
  public:
+  /// A one-byte lock: the bridge is per task, and contention is rare (a
+  /// cancel racing the operation's own steps). Spins briefly, then yields.
+  class Lock {
+   public:
+    void lock() noexcept {
+      // acquire: pairs with unlock's release.
+      for (int spins = 0; held_.exchange(1, std::memory_order_acquire) != 0;) {
+        while (held_.load(std::memory_order_relaxed) != 0) {
+          if (++spins > 64) {
+            std::this_thread::yield();
+          }
+        }
+      }
+    }
+    void unlock() noexcept { held_.store(0, std::memory_order_release); }
+
+   private:
+    std::atomic<std::uint8_t> held_{0};
+  };
+
+  IoBridge() = default;
+  IoBridge(const IoBridge&) = delete;
+  IoBridge& operator=(const IoBridge&) = delete;
+  ~IoBridge() { drop_scope_callback(); }
+
   static void* operator new(std::size_t size) { return frame_allocate(size); }
   static void operator delete(void* p, std::size_t size) noexcept { frame_deallocate(p, size); }
 
@@ -46,7 +72,9 @@ class IoBridge {
            StopRequested&& stop_requested) {
     if (scope_token.stop_possible()) {
       // Outside the lock: the callback runs at once if stop is already set.
-      scope_callback_.emplace(scope_token, Canceller{this});
+      drop_scope_callback();
+      new (callback_storage_) ScopeCallback(scope_token, Canceller{this});
+      has_callback_ = true;
     }
     std::lock_guard lock(mutex_);
     if (stop_requested()) {
@@ -60,7 +88,7 @@ class IoBridge {
   [[nodiscard]] asio::cancellation_slot slot() noexcept { return signal_.slot(); }
 
   /// Releases the lock taken around the initiation (see UseTaskOperation).
-  std::mutex& mutex() noexcept { return mutex_; }
+  Lock& mutex() noexcept { return mutex_; }
 
   /// The operation completed: forget it. Runs on the operation's executor.
   void disarm() noexcept {
@@ -69,7 +97,7 @@ class IoBridge {
       armed_ = false;
       signal_.slot().clear();
     }
-    scope_callback_.reset();  // outside the lock: it may be running cancel()
+    drop_scope_callback();  // outside the lock: it may be running cancel()
   }
 
   /// From any thread: cancels the operation in flight, if any.
@@ -99,14 +127,26 @@ class IoBridge {
     IoBridge* bridge;
     void operator()() const noexcept { bridge->cancel(); }
   };
+  using ScopeCallback = std::stop_callback<Canceller>;
 
+  // Written by arm() and disarm() only, both from the task's own operation.
+  void drop_scope_callback() noexcept {
+    if (has_callback_) {
+      std::launder(reinterpret_cast<ScopeCallback*>(callback_storage_))->~ScopeCallback();
+      has_callback_ = false;
+    }
+  }
+
+  // The small fields share one word (the bridge is allocated per task).
   std::atomic<std::uint32_t> refs_{1};
-  std::mutex mutex_;
+  Lock mutex_;
+  bool armed_ = false;                // guarded by mutex_
+  bool has_callback_ = false;         // see drop_scope_callback
   asio::cancellation_signal signal_;  // guarded by mutex_ (emit, clear, install)
   asio::any_io_executor executor_;    // guarded by mutex_
-  bool armed_ = false;                // guarded by mutex_
-  // Written by arm() and disarm() only, both from the task's own operation.
-  std::optional<std::stop_callback<Canceller>> scope_callback_;
+  // The scope's stop callback while an operation is armed (in place of a
+  // std::optional, whose flag would cost a word).
+  alignas(ScopeCallback) unsigned char callback_storage_[sizeof(ScopeCallback)];
 };
 
 }  // namespace sluice::detail

@@ -21,6 +21,11 @@ class ScopeState;
 /// waiter CASes 0 -> itself (acq_rel) and, if it finds kDone, reads the
 /// result without suspending.
 class JoinStateBase : public TaskContext {
+  // First: small fields fill TaskContext's tail padding.
+  bool detached_;
+  // Written by the handle, the finishing task and pending timeouts.
+  std::atomic<std::uint32_t> refs_;
+
  public:
   static constexpr std::uintptr_t kDone = 1;
 
@@ -52,8 +57,9 @@ class JoinStateBase : public TaskContext {
     return prev == 0 ? nullptr : reinterpret_cast<PromiseBase*>(prev);
   }
 
-  /// Links of the task's timeout in a DeadlineQueue list; owned and guarded
-  /// by that queue (see lib/deadlines.hpp). Null shard: no timeout.
+  /// Links of the task's timeout in a DeadlineQueue list; guarded by that
+  /// queue (see lib/deadlines.hpp). Allocated with the timeout, so tasks
+  /// without one do not carry it; freed with the join state.
   struct DeadlineLink {
     void* shard = nullptr;
     void* list = nullptr;
@@ -61,7 +67,7 @@ class JoinStateBase : public TaskContext {
     JoinStateBase* next = nullptr;
     std::int64_t deadline_ns = 0;
   };
-  DeadlineLink deadline_link;
+  DeadlineLink* deadline_link = nullptr;  // null: no timeout
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
@@ -73,14 +79,16 @@ class JoinStateBase : public TaskContext {
   [[nodiscard]] bool detached() const noexcept { return detached_; }
 
  protected:
-  virtual ~JoinStateBase() = default;
+  virtual ~JoinStateBase() {
+    if (deadline_link != nullptr) {
+      deadline_link->~DeadlineLink();
+      frame_deallocate(deadline_link, sizeof(DeadlineLink));
+    }
+  }
 
  private:
-  bool detached_;
   // Written by the task (complete) and the waiter (set_waiter).
   std::atomic<std::uintptr_t> waiter_{0};
-  // Written by the handle, the finishing task and pending timeouts.
-  std::atomic<std::uint32_t> refs_;
 };
 
 template <class T>

@@ -54,12 +54,13 @@ class TaskContext {
 
  private:
   ScopeState* scope_;  // null for block_on roots
-  // Written once (CAS) by whoever stops the task first; read by the task.
-  std::atomic<std::uint8_t> stop_reason_{0};
   // Written once by the task (first use_task operation); read by request_stop.
   std::atomic<IoBridge*> io_{nullptr};
   // Written once by the task (first stop_token()); read by request_stop.
   std::atomic<OwnStop*> own_stop_{nullptr};
+  // Written once (CAS) by whoever stops the task first; read by the task.
+  // Last, so that a derived class's small fields can use the padding after it.
+  std::atomic<std::uint8_t> stop_reason_{0};
 };
 
 }  // namespace sluice::detail
