@@ -53,11 +53,11 @@ class JoinHandle {
     }
     T await_resume() { return take_result().value(); }
     Result<T> take_result() {
-      if (!state->result) {
+      if (!state->has_result()) {
         throw std::logic_error("sluice::JoinHandle: the result was already taken (await once)");
       }
-      Result<T> r = std::move(*state->result);
-      state->result.reset();
+      Result<T> r = std::move(state->result());
+      state->reset_result();
       return r;
     }
   };

@@ -272,7 +272,7 @@ detail::JoinState<T>* Scope::refuse(Task<T> task, errc e, std::uint32_t refs) {
   }
   // One reference: the handle's (no task runs to hold the other).
   auto* js = new detail::JoinState<T>(state_.pool(), &state_, 1);
-  js->result.emplace(Result<T>::failure(make_error_code(e)));
+  js->set_result(Result<T>::failure(make_error_code(e)));
   js->complete();
   return js;
 }
@@ -306,13 +306,13 @@ std::coroutine_handle<> Scope::finish(detail::PromiseBase& base) noexcept {
   errc outcome{};
   if (auto e = promise.result_.exception()) {
     outcome = classify(e, *js);
-    js->result.emplace(Result<T>::failure(make_error_code(outcome), std::move(e)));
+    js->set_result(Result<T>::failure(make_error_code(outcome), std::move(e)));
   } else {
     try {
-      js->result.emplace(promise.result_.take_result());
+      js->set_result(promise.result_.take_result());
     } catch (...) {  // moving the value threw
       outcome = errc::failed;
-      js->result.emplace(Result<T>::failure(std::current_exception()));
+      js->set_result(Result<T>::failure(std::current_exception()));
     }
   }
   std::coroutine_handle<detail::Promise<T>>::from_promise(promise).destroy();
@@ -323,9 +323,9 @@ std::coroutine_handle<> Scope::finish(detail::PromiseBase& base) noexcept {
   count(pool, outcome);
   if (js->detached()) {  // no handle: no one else reads the result
     if (outcome == errc::failed) {
-      report_detached_failure(js->result->exception());
+      report_detached_failure(js->result().exception());
     }
-    js->result.reset();
+    js->reset_result();
   }
 
   // The scope first (pending, then admission slots): a handle that reads

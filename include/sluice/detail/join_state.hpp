@@ -3,7 +3,7 @@
 #include <atomic>
 #include <cstdint>
 #include <new>
-#include <optional>
+#include <utility>
 
 #include "sluice/detail/frame_allocator.hpp"
 #include "sluice/detail/promise.hpp"
@@ -23,6 +23,11 @@ class ScopeState;
 class JoinStateBase : public TaskContext {
   // First: small fields fill TaskContext's tail padding.
   bool detached_;
+
+ protected:
+  bool has_result_ = false;  // JoinState<T>'s flag (in the padding here)
+
+ private:
   // Written by the handle, the finishing task and pending timeouts.
   std::atomic<std::uint32_t> refs_;
 
@@ -94,13 +99,37 @@ class JoinStateBase : public TaskContext {
 template <class T>
 class JoinState final : public JoinStateBase {
  public:
-  using JoinStateBase::JoinStateBase;
-  ~JoinState() override = default;
+  JoinState(Pool* runs_on, ScopeState* scope, std::uint32_t refs) noexcept
+      : JoinStateBase(runs_on, scope, refs) {}
+  ~JoinState() override { reset_result(); }
 
   static void* operator new(std::size_t size) { return frame_allocate(size); }
   static void operator delete(void* p, std::size_t size) noexcept { frame_deallocate(p, size); }
 
-  std::optional<Result<T>> result;  // set by the task before complete()
+  // The outcome: set by the task before complete(), taken once by the
+  // handle. (A std::optional would spend a word on its flag; the flag
+  // lives in JoinStateBase's padding instead.)
+  template <class... Args>
+  void set_result(Args&&... args) {
+    reset_result();
+    ::new (static_cast<void*>(&storage_.value)) Result<T>(std::forward<Args>(args)...);
+    has_result_ = true;
+  }
+  [[nodiscard]] bool has_result() const noexcept { return has_result_; }
+  Result<T>& result() noexcept { return storage_.value; }
+  void reset_result() noexcept {
+    if (has_result_) {
+      storage_.value.~Result<T>();
+      has_result_ = false;
+    }
+  }
+
+ private:
+  union Storage {
+    Storage() noexcept {}  // NOLINT(modernize-use-equals-default): leaves value unconstructed
+    ~Storage() {}          // NOLINT(modernize-use-equals-default)
+    Result<T> value;
+  } storage_;
 };
 
 }  // namespace sluice::detail
