@@ -4,6 +4,7 @@
 #include <asio/error_code.hpp>
 #include <coroutine>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <system_error>
 #include <tuple>
@@ -31,7 +32,12 @@ namespace sluice {
 /// yields nothing and throws `std::system_error` on error, `(error_code, T)` yields T, more values
 /// come as a tuple, and `(exception_ptr, ...)` rethrows. Wrap the token
 /// (`asio::redirect_error(sluice::use_task, ec)`, `asio::experimental::as_tuple(sluice::use_task)`)
-/// to get errors as values.
+/// to get errors as values; a stop of the task still ends the co_await with
+/// cancelled_error (or timeout_error). Through redirect_error, whose handler
+/// hides the error code, that is decided by whether the stop reached the
+/// operation, so an operation that completed just as the stop came is
+/// reported as stopped; the other forms decide on operation_aborted. The
+/// redirect_error form costs one small allocation per operation.
 struct use_task_t {
   constexpr use_task_t() noexcept = default;
 };
@@ -85,6 +91,18 @@ template <class T>
 struct HasExecutor<T, std::void_t<decltype(std::declval<const T&>().get_executor())>>
     : std::true_type {};
 
+template <class T>
+struct IsTupleWithErrorCode : std::false_type {};
+template <class... T>
+struct IsTupleWithErrorCode<std::tuple<std::error_code, T...>> : std::true_type {};
+
+template <class... Results>
+struct FirstIsErrorCode : std::false_type {};
+template <class First, class... Rest>
+struct FirstIsErrorCode<First, Rest...>
+    : std::bool_constant<std::is_same_v<std::decay_t<First>, std::error_code> ||
+                         IsTupleWithErrorCode<std::decay_t<First>>::value> {};
+
 /// The awaitable an Asio initiating function returns for use_task.
 template <class Initiation, class ArgsTuple, class... Results>
 class UseTaskOperation {
@@ -96,7 +114,12 @@ class UseTaskOperation {
 
   template <SluicePromise P>
   void await_suspend(std::coroutine_handle<P> waiter) {
-    waiter_ = &waiter.promise();
+    start(&waiter.promise());
+  }
+
+  /// Initiates the operation on behalf of `waiter`, which it resumes.
+  void start(PromiseBase* waiter) {
+    waiter_ = waiter;
     ctx_ = waiter_->ctx_;
     // The completion may resume the task (and destroy *this) on another
     // thread before the initiation returns: work on locals from here on.
@@ -137,13 +160,21 @@ class UseTaskOperation {
 
     void operator()(Results... results) {
       if (bridge != nullptr) {
-        bridge->disarm();
-        op->stopped_ = aborted(results...) && op->ctx_->stop_requested();
+        const bool emitted = bridge->disarm();
+        // A stop of the task ends the co_await with the stop's error. When a
+        // wrapped token (redirect_error, as_tuple) hides the error code, the
+        // bridge knows whether it cancelled the operation.
+        const bool cancelled = kErrorVisible ? aborted(results...) : emitted;
+        op->stopped_ = cancelled && op->ctx_->stop_requested();
       }
       op->results_.emplace(std::move(results)...);
       op->waiter_->schedule();
     }
   };
+
+  // Whether the completion's first argument is an error code (plain or the
+  // first element of as_tuple's tuple).
+  static constexpr bool kErrorVisible = FirstIsErrorCode<Results...>::value;
 
   template <class... R>
   static bool aborted(const R&... results) noexcept {
@@ -151,8 +182,11 @@ class UseTaskOperation {
       return false;
     } else {
       const auto& first = std::get<0>(std::tie(results...));
-      if constexpr (std::is_same_v<std::decay_t<decltype(first)>, std::error_code>) {
+      using First = std::decay_t<decltype(first)>;
+      if constexpr (std::is_same_v<First, std::error_code>) {
         return first == asio::error::operation_aborted;
+      } else if constexpr (IsTupleWithErrorCode<First>::value) {
+        return std::get<0>(first) == asio::error::operation_aborted;
       } else {
         return false;
       }
@@ -192,12 +226,56 @@ class UseTaskOperation {
   bool stopped_ = false;
 };
 
+/// The same awaitable with its initiation's type erased (one allocation).
+/// Asio 1.22's redirect_error needs async_result<use_task_t, Sig>::return_type,
+/// which cannot depend on the initiation; the plain token keeps the
+/// allocation-free UseTaskOperation.
+template <class... Results>
+class ErasedUseTaskOperation {
+  using Value = decltype(unpack_completion(std::declval<std::tuple<Results...>&&>()));
+
+  struct Base {
+    virtual ~Base() = default;
+    virtual void start(PromiseBase* waiter) = 0;
+    virtual Value resume() = 0;
+  };
+  template <class Op>
+  struct Boxed final : Base {
+    explicit Boxed(Op&& o) : op(std::move(o)) {}
+    static void* operator new(std::size_t size) { return frame_allocate(size); }
+    static void operator delete(void* p, std::size_t size) noexcept { frame_deallocate(p, size); }
+    void start(PromiseBase* waiter) override { op.start(waiter); }
+    Value resume() override { return op.await_resume(); }
+    Op op;
+  };
+
+ public:
+  template <class Initiation, class ArgsTuple>
+  ErasedUseTaskOperation(  // NOLINT(google-explicit-constructor): asio converts to it
+      UseTaskOperation<Initiation, ArgsTuple, Results...>&& op)
+      : op_(new Boxed<UseTaskOperation<Initiation, ArgsTuple, Results...>>(std::move(op))) {}
+
+  static bool await_ready() noexcept { return false; }
+  template <SluicePromise P>
+  void await_suspend(std::coroutine_handle<P> waiter) {
+    op_->start(&waiter.promise());
+  }
+  Value await_resume() { return op_->resume(); }
+
+ private:
+  std::unique_ptr<Base> op_;
+};
+
 }  // namespace detail
 }  // namespace sluice
 
 template <class R, class... Results>
 class asio::async_result<sluice::use_task_t, R(Results...)> {
  public:
+  /// For tokens that wrap use_task and need a named result type
+  /// (asio::redirect_error); initiate() itself returns the unerased awaitable.
+  using return_type = sluice::detail::ErasedUseTaskOperation<std::decay_t<Results>...>;
+
   template <class Initiation, class... InitArgs>
   static auto initiate(Initiation&& init, sluice::use_task_t, InitArgs&&... args) {
     return sluice::detail::UseTaskOperation<

@@ -1,6 +1,9 @@
 #include <array>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
 #include <atomic>
@@ -52,6 +55,42 @@ TEST_CASE("cancel() completes a 10 s timer wait within milliseconds", "[cancel]"
   h.cancel();  // twice, and after it finished: harmless
   rt.block_on(scope.join());
   CHECK(rt.metrics().cancelled == 1);
+}
+
+// Wrapping the token turns errors into values, but not a stop of the task
+// into an ordinary operation_aborted: the task still ends as cancelled.
+TEST_CASE("a wait through redirect_error or as_tuple is cancelled like a plain one", "[cancel]") {
+  sluice::Runtime rt(workers(2));
+  Scope scope(rt);
+  std::atomic<int> waiting{0};
+  std::atomic<int> went_on{0};
+  auto redirected = [&]() -> Task<int> {
+    asio::steady_timer timer(rt.io_context(), 10s);
+    std::error_code ec;
+    ++waiting;
+    co_await timer.async_wait(asio::redirect_error(sluice::use_task, ec));
+    ++went_on;  // must not be reached: the task was cancelled
+    co_return 1;
+  };
+  auto tupled = [&]() -> Task<int> {
+    asio::steady_timer timer(rt.io_context(), 10s);
+    ++waiting;
+    auto [ec] = co_await timer.async_wait(asio::experimental::as_tuple(sluice::use_task));
+    ++went_on;
+    co_return ec ? 2 : 3;
+  };
+  auto a = scope.spawn_with_handle(redirected());
+  auto b = scope.spawn_with_handle(tupled());
+  REQUIRE(sluice::test::eventually([&] { return waiting.load() == 2; }));
+  std::this_thread::sleep_for(5ms);  // the waits are in flight on the reactor
+  const auto start = Clock::now();
+  a.cancel();
+  b.cancel();
+  CHECK(rt.block_on(outcome(a)) == sluice::errc::cancelled);
+  CHECK(rt.block_on(outcome(b)) == sluice::errc::cancelled);
+  CHECK(Clock::now() - start < 2s);
+  CHECK(went_on.load() == 0);
+  rt.block_on(scope.join());
 }
 
 TEST_CASE("cancel() completes a socket read that would wait forever", "[cancel]") {

@@ -6,6 +6,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/read.hpp>
+#include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
@@ -112,6 +113,17 @@ TEST_CASE("errors come back as exceptions, or as values through redirect_error",
     co_return "no error";
   };
   CHECK_THAT(rt.block_on(body()), Catch::StartsWith("threw: "));
+
+  auto as_value = [&rt]() -> Task<std::error_code> {
+    tcp::socket socket(rt.io_context());
+    std::array<char, 4> buf{};
+    std::error_code ec;
+    const std::size_t n = co_await socket.async_read_some(
+        asio::buffer(buf), asio::redirect_error(sluice::use_task, ec));
+    CHECK(n == 0);
+    co_return ec;
+  };
+  CHECK(rt.block_on(as_value()));  // the error, not an exception
 }
 
 TEST_CASE("a loopback TCP echo through use_task", "[executor]") {

@@ -91,13 +91,18 @@ class IoBridge {
   Lock& mutex() noexcept { return mutex_; }
 
   /// The operation completed: forget it. Runs on the operation's executor.
-  void disarm() noexcept {
+  /// Returns whether a cancellation was emitted to it.
+  bool disarm() noexcept {
+    bool emitted = false;
     {
       std::lock_guard lock(mutex_);
       armed_ = false;
+      emitted = emitted_;
+      emitted_ = false;
       signal_.slot().clear();
     }
     drop_scope_callback();  // outside the lock: it may be running cancel()
+    return emitted;
   }
 
   /// From any thread: cancels the operation in flight, if any.
@@ -112,6 +117,7 @@ class IoBridge {
         {
           std::lock_guard inner(mutex_);
           if (armed_) {
+            emitted_ = true;
             signal_.emit(asio::cancellation_type::terminal);
           }
         }
@@ -141,6 +147,7 @@ class IoBridge {
   std::atomic<std::uint32_t> refs_{1};
   Lock mutex_;
   bool armed_ = false;                // guarded by mutex_
+  bool emitted_ = false;              // guarded by mutex_: cancelled since arm()
   bool has_callback_ = false;         // see drop_scope_callback
   asio::cancellation_signal signal_;  // guarded by mutex_ (emit, clear, install)
   asio::any_io_executor executor_;    // guarded by mutex_
