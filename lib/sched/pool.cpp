@@ -224,10 +224,7 @@ TaskNode* Pool::overdue_front(Worker& w) noexcept {
     return nullptr;
   }
   w.front_seen = nullptr;
-  if (TaskNode* n = w.lifo.exchange(nullptr, std::memory_order_acq_rel)) {
-    push_queue(w, n);  // it would otherwise run first
-  }
-  auto oldest = w.local.pop_front();
+  auto oldest = w.local.pop_front();  // a thief may have taken it meanwhile
   return oldest ? *oldest : nullptr;
 }
 
