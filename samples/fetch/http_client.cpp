@@ -22,6 +22,9 @@ struct HttpClient::Transfer {
   Response response;
   bool cancelled = false;
   std::atomic<bool> done{false};  // written on the strand; read by the stop callback
+  // Set by the stop callback before it posts an abort that refers to this
+  // Transfer; read by the task once the callback can no longer run.
+  std::atomic<bool> abort_posted{false};
   sluice::detail::PromiseBase* waiter = nullptr;
   char error_buffer[CURL_ERROR_SIZE] = {};
 };
@@ -300,13 +303,20 @@ sluice::Task<Response> HttpClient::get(std::string url, std::chrono::millisecond
     throw sluice::cancelled_error();
   }
   {
-    auto on_stop = [this, &t] { asio::post(strand_, [this, &t] { abort(t); }); };
+    auto on_stop = [this, &t] {
+      t.abort_posted.store(true, std::memory_order_relaxed);
+      asio::post(strand_, [this, &t] { abort(t); });
+    };
     std::stop_callback<decltype(on_stop)> link(token, on_stop);
     co_await TransferAwaiter{t, strand_, &HttpClient::start};
   }
-  // The stop callback is gone, but an abort it posted may still be queued:
-  // let the strand drain past it before the Transfer goes out of scope.
-  co_await DrainAwaiter{strand_};
+  // The stop callback is gone (its destructor waits for a running one), but
+  // an abort it posted may still be queued: then let the strand drain past
+  // it before the Transfer goes out of scope. Usually none was posted, and
+  // the round trip through the reactor is saved.
+  if (t.abort_posted.load(std::memory_order_relaxed)) {
+    co_await DrainAwaiter{strand_};
+  }
   if (t.cancelled) {
     throw sluice::cancelled_error();
   }
