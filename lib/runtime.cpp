@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "deadlines.hpp"
+#include "io/file_ring.hpp"
 #include "log.hpp"
 #include "sched/pool.hpp"
 
@@ -65,6 +66,7 @@ struct Runtime::Impl {
                                    .work_stealing = config.work_stealing}),
         work(asio::make_work_guard(io)),
         deadlines(io),
+        file_ring(io),
         started(Clock::now()) {
     config.threads = pool.size();
     config.io_threads = std::max<std::size_t>(config.io_threads, 1);
@@ -72,6 +74,7 @@ struct Runtime::Impl {
     core.io = &io;
     core.task_timeout = config.task_timeout;
     core.deadlines = &deadlines;
+    core.file_ring = &file_ring;
     if (config.max_pending) {
       core.admission.emplace(*config.max_pending);
     }
@@ -201,6 +204,8 @@ struct Runtime::Impl {
   detail::Pool pool;
   asio::executor_work_guard<asio::io_context::executor_type> work;
   detail::DeadlineQueue deadlines;
+  // After io: freed before it, once the reactor threads are joined.
+  detail::FileRingHolder file_ring;
   detail::RuntimeCore core;
   std::vector<std::thread> reactors;
   const Clock::time_point started;

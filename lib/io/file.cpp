@@ -7,9 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <asio/random_access_file.hpp>
 #include <asio/strand.hpp>
 #include <cerrno>
+#include <coroutine>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -17,6 +19,7 @@
 #include <thread>
 
 #include "io/blocking_pool.hpp"
+#include "io/file_ring.hpp"
 #include "io/io_uring_probe.hpp"
 #include "sluice/runtime.hpp"
 #include "sluice/use_task.hpp"
@@ -269,5 +272,153 @@ const std::filesystem::path& File::path() const noexcept {
 }
 
 bool File::uses_io_uring() const noexcept { return impl_ != nullptr && impl_->uring.has_value(); }
+
+}  // namespace sluice
+
+namespace sluice {
+namespace detail {
+namespace {
+
+// Awaits one chain on the FileRing (see file_ring.hpp). Lives in the
+// awaiting frame; once the chain is submitted and pending, the reactor owns
+// the resumption, and the stop callback (registered before the submission,
+// a no-op until then) reaches the ring under its lock.
+class ChainRead {
+ public:
+  ChainRead(FileRing& ring, const std::filesystem::path& path, std::span<std::byte> buffer) noexcept
+      : ring_(ring) {
+    req_.path = path.c_str();
+    req_.buffer = buffer;
+  }
+
+  static bool await_ready() noexcept { return false; }
+
+  // Needs a context: the reactor resumes the task on its context's pool.
+  template <SluicePromise P>
+  bool await_suspend(std::coroutine_handle<P> h) {
+    req_.waiter = &h.promise();
+    ctx_ = req_.waiter->context();
+    on_stop_.emplace(ctx_->stop_token(), Cancel{this});
+    if (ctx_->stop_requested()) {
+      stopped_ = true;
+      return false;
+    }
+    switch (ring_.submit(req_)) {
+      case FileRing::Submitted::done:
+        return false;
+      case FileRing::Submitted::no_slot:
+        no_slot_ = true;
+        return false;
+      case FileRing::Submitted::pending:
+        break;
+    }
+    return true;  // `this` may already be resumed and gone
+  }
+
+  // The five results, or nothing when no slot was free.
+  std::optional<std::array<int, ChainRequest::kOps>> await_resume() {
+    on_stop_.reset();  // waits for a stop callback still running elsewhere
+    if (stopped_ || req_.cancel_wanted) {
+      throw_error(ctx_->stop_error());
+    }
+    if (no_slot_) {
+      return std::nullopt;
+    }
+    return req_.results;
+  }
+
+ private:
+  struct Cancel {
+    ChainRead* self;
+    void operator()() const noexcept { self->ring_.cancel(self->req_); }
+  };
+
+  FileRing& ring_;
+  ChainRequest req_;
+  TaskContext* ctx_ = nullptr;
+  std::optional<std::stop_callback<Cancel>> on_stop_;
+  bool stopped_ = false;
+  bool no_slot_ = false;
+};
+
+}  // namespace
+
+bool file_ring_enabled() noexcept { return use_io_uring_for_files(); }
+
+Task<FirstChunk> read_first_chunk(Runtime& runtime, const std::filesystem::path& path,
+                                  std::span<std::byte> buffer) {
+  if (!use_io_uring_for_files() || buffer.empty() || co_await CurrentContext{} == nullptr) {
+    co_return FirstChunk{};
+  }
+  FileRing* ring = runtime.core().file_ring->get();
+  if (ring == nullptr || ring->disabled()) {
+    co_return FirstChunk{};
+  }
+  const auto results = co_await ChainRead(*ring, path, buffer);
+  if (!results) {
+    co_return FirstChunk{};  // every slot busy: File serves this one
+  }
+  const int open = (*results)[ChainRequest::kOpen];
+  const int advise = (*results)[ChainRequest::kAdvise];
+  const int read = (*results)[ChainRequest::kRead];
+  const int probe = (*results)[ChainRequest::kProbe];
+  if (open == -EINVAL) {
+    // A kernel that takes the opcodes but not a direct slot for OPENAT.
+    ring->disable();
+    co_return FirstChunk{};
+  }
+  if (open < 0) {
+    throw path_error(-open, "open", path);
+  }
+  if (advise == -ESPIPE) {
+    throw path_error(ESPIPE, "open", path);  // a FIFO, refused as File::open does
+  }
+  if (advise < 0) {
+    co_return FirstChunk{};  // a file type we did not foresee: File decides
+  }
+  if (read == -EISDIR) {
+    throw path_error(EISDIR, "open", path);
+  }
+  if (read == -EAGAIN || read == -ECANCELED) {
+    co_return FirstChunk{};  // a device without data (O_NONBLOCK): File waits
+  }
+  if (read < 0) {
+    throw path_error(-read, "read", path);
+  }
+  const auto got = static_cast<std::size_t>(read);
+  if (got < buffer.size() && probe == 0) {
+    co_return FirstChunk{FirstChunk::Status::complete, got};
+  }
+  // Full, or short before the end (a pseudo-file, or the probe failed):
+  // File goes on from here and reports any error itself.
+  co_return FirstChunk{FirstChunk::Status::more, got};
+}
+
+}  // namespace detail
+
+Task<std::size_t> read_whole_file(Runtime& runtime, std::filesystem::path path,
+                                  std::span<std::byte> buffer) {
+  std::uint64_t offset = 0;
+  if (!buffer.empty()) {
+    const auto first = co_await detail::read_first_chunk(runtime, path, buffer);
+    if (first.status == detail::FirstChunk::Status::complete) {
+      co_return first.bytes;
+    }
+    offset = first.bytes;
+  }
+  File file = co_await File::open(runtime, std::move(path));
+  const std::uint64_t size = file.size();
+  while (offset < buffer.size()) {
+    const std::size_t got = co_await file.read_some_at(offset, buffer.subspan(offset));
+    if (got == 0) {
+      break;
+    }
+    offset += got;
+    if (size != 0 && offset >= size && offset < buffer.size()) {
+      break;  // a regular file's end, as read_file_chunks finds it
+    }
+  }
+  co_return static_cast<std::size_t>(offset);
+}
 
 }  // namespace sluice

@@ -14,6 +14,7 @@ class Pool;
 class PromiseBase;
 class JoinStateBase;
 class DeadlineQueue;
+class FileRingHolder;
 
 /// Task outcomes and admission events, counted per worker.
 enum class Event : std::uint8_t { spawned, completed, failed, cancelled, timed_out, rejected };
@@ -36,6 +37,7 @@ struct RuntimeCore {
   std::stop_source closing;
   std::stop_source stopping;
   DeadlineQueue* deadlines = nullptr;
+  FileRingHolder* file_ring = nullptr;  // sluice's own io_uring, made on first use
 };
 
 /// Cancels `task` with timed_out at `timeout` from now unless it finished

@@ -1,0 +1,435 @@
+// read_whole_file and the first chunk of read_file_chunks on sluice's own
+// io_uring ring (one linked open/read/probe/close chain per file), and their
+// fallback to File. ctest also runs this binary with SLUICE_DISABLE_IO_URING=1
+// and under the seccomp filter that refuses io_uring, where every test must
+// pass on the fallback.
+#include <fcntl.h>
+#include <liburing.h>
+#include <linux/capability.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "deadline.hpp"
+#include "io/file_ring.hpp"
+#include "io/io_uring_probe.hpp"
+#include "sluice/sluice.hpp"
+
+using namespace std::chrono_literals;
+using sluice::Task;
+using sluice::detail::FileBackend;
+namespace fs = std::filesystem;
+
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "sluice-small-file-XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path_ = tmpl;
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  [[nodiscard]] const fs::path& path() const { return path_; }
+
+  fs::path write(const std::string& name, const std::vector<std::byte>& data) const {
+    const fs::path p = path_ / name;
+    std::ofstream out(p, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(data.data()),
+              static_cast<std::streamsize>(data.size()));
+    REQUIRE(out.good());
+    return p;
+  }
+
+ private:
+  fs::path path_;
+};
+
+// Bytes that differ at every offset (splitmix64).
+std::vector<std::byte> pattern(std::size_t size, std::uint64_t seed) {
+  std::vector<std::byte> out(size);
+  std::uint64_t x = seed;
+  for (std::size_t i = 0; i < size; i += 8) {
+    x += 0x9e3779b97f4a7c15ULL;
+    std::uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    for (std::size_t k = 0; k < 8 && i + k < size; ++k) {
+      out[i + k] = static_cast<std::byte>(z >> (8 * k));
+    }
+  }
+  return out;
+}
+
+bool kernel_allows_io_uring() {
+  io_uring ring{};
+  if (io_uring_queue_init(2, &ring, 0) < 0) {
+    return false;
+  }
+  io_uring_queue_exit(&ring);
+  return true;
+}
+
+bool disabled_by_environment() {
+  const char* v = std::getenv("SLUICE_DISABLE_IO_URING");
+  return v != nullptr && *v != '\0' && std::string(v) != "0";
+}
+
+// Whether reads under `backend` must go through sluice's ring.
+bool expect_ring(FileBackend backend) {
+  switch (backend) {
+    case FileBackend::io_uring:
+      return kernel_allows_io_uring();
+    case FileBackend::blocking:
+      return false;
+    case FileBackend::automatic:
+      break;
+  }
+  return !disabled_by_environment() && kernel_allows_io_uring();
+}
+
+const char* name(FileBackend backend) {
+  switch (backend) {
+    case FileBackend::io_uring:
+      return "io_uring";
+    case FileBackend::blocking:
+      return "blocking";
+    case FileBackend::automatic:
+      break;
+  }
+  return "automatic";
+}
+
+struct ForceBackend {
+  explicit ForceBackend(FileBackend backend) { sluice::detail::force_file_backend(backend); }
+  ForceBackend(const ForceBackend&) = delete;
+  ForceBackend& operator=(const ForceBackend&) = delete;
+  ~ForceBackend() { sluice::detail::force_file_backend(FileBackend::automatic); }
+};
+
+// Chains the runtime's ring has submitted (0 if it has none).
+std::uint64_t chains(sluice::Runtime& rt) {
+  sluice::detail::FileRing* ring = rt.core().file_ring->get();
+  return ring != nullptr ? ring->chains() : 0;
+}
+
+struct WholeRead {
+  std::size_t returned = 0;
+  std::vector<std::byte> buffer;
+};
+
+Task<void> read_whole(sluice::Runtime& rt, fs::path path, WholeRead& out) {
+  out.returned = co_await sluice::read_whole_file(rt, std::move(path), out.buffer);
+}
+
+Task<std::error_code> whole_file_error(sluice::Runtime& rt, fs::path path, std::string& what) {
+  std::array<std::byte, 64> buf{};
+  try {
+    (void)co_await sluice::read_whole_file(rt, std::move(path), buf);
+  } catch (const std::system_error& e) {
+    what = e.what();
+    co_return e.code();
+  }
+  co_return std::error_code();
+}
+
+Task<std::error_code> chunks_error(sluice::Runtime& rt, fs::path path) {
+  try {
+    (void)co_await sluice::read_file_chunks(rt, std::move(path), 4096,
+                                            [](std::span<const std::byte>) {});
+  } catch (const std::system_error& e) {
+    co_return e.code();
+  }
+  co_return std::error_code();
+}
+
+// Drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from this thread's
+// effective set (threads it starts inherit that), so that even root gets
+// EACCES; restores them at the end.
+class WithoutFileCapabilities {
+ public:
+  WithoutFileCapabilities() {
+    if (::syscall(SYS_capget, &header_, saved_.data()) != 0) {
+      return;
+    }
+    auto reduced = saved_;
+    reduced[0].effective &= ~((1U << CAP_DAC_OVERRIDE) | (1U << CAP_DAC_READ_SEARCH));
+    dropped_ = ::syscall(SYS_capset, &header_, reduced.data()) == 0;
+  }
+  WithoutFileCapabilities(const WithoutFileCapabilities&) = delete;
+  WithoutFileCapabilities& operator=(const WithoutFileCapabilities&) = delete;
+  ~WithoutFileCapabilities() {
+    if (dropped_) {
+      ::syscall(SYS_capset, &header_, saved_.data());
+    }
+  }
+
+ private:
+  __user_cap_header_struct header_{_LINUX_CAPABILITY_VERSION_3, 0};
+  std::array<__user_cap_data_struct, 2> saved_{};
+  bool dropped_ = false;
+};
+
+std::size_t open_fds() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/fd")) {
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("read_whole_file reads empty, tiny, exact-fit and too-large files", "[small_file]") {
+  const auto backend =
+      GENERATE(FileBackend::io_uring, FileBackend::blocking, FileBackend::automatic);
+  const std::size_t size = GENERATE(std::size_t{0}, std::size_t{1}, std::size_t{4095},
+                                    std::size_t{4096}, std::size_t{4097}, std::size_t{100 * 1024});
+  constexpr std::size_t kBuffer = 4096;
+  CAPTURE(name(backend), size);
+  TempDir dir;
+  const auto data = pattern(size, size + 3);
+  const auto path = dir.write("data.bin", data);
+  ForceBackend force(backend);
+  sluice::Runtime rt(sluice::Config{.threads = 2});
+
+  WholeRead r;
+  r.buffer.assign(kBuffer, std::byte{0x5a});
+  rt.block_on(read_whole(rt, path, r));
+  const std::size_t expect = std::min(size, kBuffer);
+  CHECK(r.returned == expect);
+  CHECK(std::equal(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(expect),
+                   r.buffer.begin()));
+  // Nothing written past what was read.
+  CHECK(std::all_of(r.buffer.begin() + static_cast<std::ptrdiff_t>(expect), r.buffer.end(),
+                    [](std::byte b) { return b == std::byte{0x5a}; }));
+  CHECK((chains(rt) == 1) == expect_ring(backend));
+}
+
+TEST_CASE("read_file_chunks reads a small file with one chain and a large one on from it",
+          "[small_file]") {
+  const auto backend = GENERATE(FileBackend::io_uring, FileBackend::automatic);
+  const std::size_t size = GENERATE(std::size_t{0}, std::size_t{10}, std::size_t{65536},
+                                    std::size_t{65537}, std::size_t{300 * 1024});
+  CAPTURE(name(backend), size);
+  TempDir dir;
+  const auto data = pattern(size, size + 5);
+  const auto path = dir.write("data.bin", data);
+  ForceBackend force(backend);
+  sluice::Runtime rt(sluice::Config{.threads = 2});
+  std::vector<std::byte> back;
+  std::size_t calls = 0;
+  const auto n =
+      rt.block_on(sluice::read_file_chunks(rt, path, 65536, [&](std::span<const std::byte> c) {
+        back.insert(back.end(), c.begin(), c.end());
+        ++calls;
+      }));
+  CHECK(n == size);
+  CHECK(back == data);
+  CHECK(calls == (size + 65535) / 65536);
+  CHECK((chains(rt) == 1) == expect_ring(backend));
+}
+
+TEST_CASE("read_whole_file and read_file_chunks report errors by errno and path", "[small_file]") {
+  const auto backend = GENERATE(FileBackend::io_uring, FileBackend::blocking);
+  CAPTURE(name(backend));
+  TempDir dir;
+  const auto file = dir.write("plain", pattern(10, 1));
+  REQUIRE(::mkfifo((dir.path() / "fifo").c_str(), 0600) == 0);
+  ForceBackend force(backend);
+  sluice::Runtime rt(sluice::Config{.threads = 2});
+  struct Case {
+    fs::path path;
+    std::errc code;
+  };
+  const std::vector<Case> cases{
+      {dir.path() / "does-not-exist", std::errc::no_such_file_or_directory},
+      {dir.path(), std::errc::is_a_directory},
+      {file / "child", std::errc::not_a_directory},
+      {dir.path() / "fifo", std::errc::invalid_seek},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.path);
+    std::string what;
+    CHECK(rt.block_on(whole_file_error(rt, c.path, what)) == c.code);
+    CHECK(what.find(c.path.string()) != std::string::npos);
+    CHECK(rt.block_on(chunks_error(rt, c.path)) == c.code);
+  }
+  CHECK((chains(rt) == 2 * cases.size()) == expect_ring(backend));
+}
+
+TEST_CASE("read_whole_file reports an unreadable file as permission denied", "[small_file]") {
+  const auto backend = GENERATE(FileBackend::io_uring, FileBackend::blocking);
+  CAPTURE(name(backend));
+  TempDir dir;
+  const auto path = dir.write("secret", pattern(100, 3));
+  REQUIRE(::chmod(path.c_str(), 0) == 0);
+  ForceBackend force(backend);
+  WithoutFileCapabilities caps;
+  // Root included: the file must now be unreadable to this thread and the
+  // runtime's threads (io_uring's workers act with the submitter's creds).
+  const int probe = ::open(path.c_str(), O_RDONLY);
+  if (probe >= 0) {
+    ::close(probe);
+  }
+  REQUIRE(probe < 0);
+  REQUIRE(errno == EACCES);
+  sluice::Runtime rt(sluice::Config{.threads = 2});
+  std::string what;
+  CHECK(rt.block_on(whole_file_error(rt, path, what)) == std::errc::permission_denied);
+  CHECK(what.find(path.string()) != std::string::npos);
+  CHECK(rt.block_on(chunks_error(rt, path)) == std::errc::permission_denied);
+}
+
+namespace {
+
+Task<bool> whole_matches(sluice::Runtime& rt, fs::path path, std::vector<std::byte> expect) {
+  std::vector<std::byte> buf(expect.size() + 1);
+  const std::size_t n = co_await sluice::read_whole_file(rt, std::move(path), buf);
+  buf.resize(n);
+  co_return buf == expect;
+}
+
+Task<bool> chunks_match(sluice::Runtime& rt, fs::path path, std::vector<std::byte> expect) {
+  std::vector<std::byte> back;
+  co_await sluice::read_file_chunks(rt, std::move(path), 8192, [&](std::span<const std::byte> c) {
+    back.insert(back.end(), c.begin(), c.end());
+  });
+  co_return back == expect;
+}
+
+Task<std::size_t> read_many(sluice::Runtime& rt, const std::vector<fs::path>& paths,
+                            const std::vector<std::vector<std::byte>>& contents) {
+  sluice::Scope scope(rt, {.max_pending = 256});
+  std::vector<sluice::JoinHandle<bool>> handles;
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    if (i % 2 == 0) {
+      handles.push_back(co_await scope.spawn(whole_matches(rt, paths[i], contents[i])));
+    } else {
+      handles.push_back(co_await scope.spawn(chunks_match(rt, paths[i], contents[i])));
+    }
+  }
+  std::size_t good = 0;
+  for (auto& h : handles) {
+    good += (co_await h) ? 1 : 0;
+  }
+  co_await scope.join();
+  co_return good;
+}
+
+}  // namespace
+
+TEST_CASE("2,000 small files read at once by many tasks all come back right", "[small_file]") {
+  const auto backend = GENERATE(FileBackend::automatic, FileBackend::blocking);
+  CAPTURE(name(backend));
+  TempDir dir;
+  std::vector<fs::path> paths;
+  std::vector<std::vector<std::byte>> contents;
+  for (std::size_t i = 0; i < 2000; ++i) {
+    contents.push_back(pattern((i * 37) % 12000, i));  // 0 B to 12 KB: some span two chunks
+    paths.push_back(dir.write("f" + std::to_string(i), contents.back()));
+  }
+  const std::size_t fds_before = open_fds();
+  {
+    ForceBackend force(backend);
+    sluice::Runtime rt(sluice::Config{.threads = 4});
+    CHECK(rt.block_on(read_many(rt, paths, contents)) == paths.size());
+    CHECK((chains(rt) == paths.size()) == expect_ring(backend));
+  }
+  // The ring, its eventfd and every file are closed with the runtime.
+  CHECK(open_fds() == fds_before);
+}
+
+namespace {
+
+// A pseudo-terminal: reading its follower side waits until the leader
+// writes, which here it never does.
+class Pty {
+ public:
+  Pty() {
+    leader_ = ::posix_openpt(O_RDWR | O_NOCTTY);
+    REQUIRE(leader_ >= 0);
+    REQUIRE(::grantpt(leader_) == 0);
+    REQUIRE(::unlockpt(leader_) == 0);
+    follower_ = ::ptsname(leader_);
+  }
+  Pty(const Pty&) = delete;
+  Pty& operator=(const Pty&) = delete;
+  ~Pty() { ::close(leader_); }
+  [[nodiscard]] const fs::path& follower() const { return follower_; }
+
+ private:
+  int leader_ = -1;
+  fs::path follower_;
+};
+
+Task<std::size_t> read_follower(sluice::Runtime& rt, fs::path path) {
+  std::array<std::byte, 256> buf{};
+  co_return co_await sluice::read_whole_file(rt, std::move(path), buf);
+}
+
+template <class T>
+Task<std::error_code> outcome(sluice::JoinHandle<T>& h) {
+  auto r = co_await h.result();
+  co_return r.error();
+}
+
+}  // namespace
+
+TEST_CASE("cancelling a task whose chain waits in the kernel ends it with cancelled",
+          "[small_file]") {
+  if (!expect_ring(FileBackend::io_uring)) {
+    // The fallback's pread on a terminal fails at once (ESPIPE): nothing waits.
+    WARN("io_uring is refused to this process: nothing to cancel in the kernel");
+    return;
+  }
+  Pty pty;
+  ForceBackend force(FileBackend::io_uring);
+  sluice::Runtime rt(sluice::Config{.threads = 2});
+  const std::uint64_t before = chains(rt);
+  sluice::Scope scope(rt);
+  auto h = scope.spawn_with_handle(read_follower(rt, pty.follower()));
+  // Either the chain's read waits for the terminal, or (no ring) File's does.
+  std::this_thread::sleep_for(100ms);
+  REQUIRE_FALSE(h.done());
+  CHECK(chains(rt) == before + 1);
+  h.cancel();
+  REQUIRE(sluice::test::eventually([&] { return h.done(); }, 5s));
+  CHECK(rt.block_on(outcome(h)) == sluice::errc::cancelled);
+  rt.block_on(scope.join());
+}
+
+TEST_CASE("a runtime destroyed right after many reads leaves no descriptor open", "[small_file]") {
+  TempDir dir;
+  const auto path = dir.write("x", pattern(5000, 9));
+  const std::size_t before = open_fds();
+  for (int round = 0; round < 5; ++round) {
+    sluice::Runtime rt(sluice::Config{.threads = 2});
+    sluice::Scope scope(rt);
+    for (int i = 0; i < 50; ++i) {
+      (void)scope.spawn_detached(whole_matches(rt, path, pattern(5000, 9)));
+    }
+    rt.block_on(scope.join());
+  }
+  CHECK(open_fds() == before);
+}
