@@ -220,7 +220,7 @@ void FileRing::cancel_locked(ChainRequest& req) noexcept {
 void FileRing::submit_locked() noexcept {
   // Submission fails only transiently (EAGAIN, EBUSY, EINTR): whatever is
   // left in the SQ goes with the next call, so retry until it is taken.
-  for (int spins = 0; io_uring_sq_ready(&ring_) != 0; ++spins) {
+  while (io_uring_sq_ready(&ring_) != 0) {
     const int rc = io_uring_submit(&ring_);
     if (rc > 0) {
       continue;
