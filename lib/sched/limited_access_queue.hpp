@@ -21,8 +21,11 @@
 //
 // Invariants (indices compared modulo 2^16; Capacity <= 2^14):
 //   I1  steal <= real <= tail and tail - steal <= Capacity.
-//   I2  Slots [real, tail) hold items no one has taken; only the owner writes
-//       a slot, and only at `tail` when tail - steal < Capacity.
+//   I2  Slots [real, tail) hold items no one has taken; only the thread that
+//       owns the queue writes its slots: at `tail` when tail - steal <
+//       Capacity (push), or from `tail` on when a steal it makes copies items
+//       into its own queue (at most Capacity / 2 of them, with its
+//       tail - steal <= Capacity / 2 beforehand).
 //   I3  At most one thief is mid-steal (steal != real); other thieves back off.
 //   I4  An item leaves the ring exactly once: by a pop CAS, by a steal CAS, or
 //       by the owner's overflow CAS (which requires steal == real).
@@ -113,8 +116,9 @@ class LimitedAccessQueue {
         if (distance(s.steal, s.tail) < Capacity) {
           inner_->slots[s.tail & kMask] = item;
           // release: publishes the slot to thieves, who acquire state. The
-          // tail is ours, so only a thief's claim can fail the CAS; then the
-          // slot is still free (it is outside [steal, tail)) and we retry.
+          // tail is ours, so the CAS fails only when a thief moved steal or
+          // real (or spuriously); the slot is still free (outside
+          // [steal, tail)), and we retry.
           if (inner_->state.compare_exchange_weak(
                   word, pack(s.steal, s.real, static_cast<Index>(s.tail + 1)),
                   std::memory_order_release, std::memory_order_relaxed)) {
@@ -214,7 +218,9 @@ class LimitedAccessQueue {
   };
 
   /// The consuming end shared by every thief of this queue.
-  /// Thread safety: all members may be called from any thread concurrently.
+  /// Thread safety: approx_len from any thread; steal_half_into from the
+  /// thread that owns `dst` (it writes dst's slots), concurrently with the
+  /// source's owner and other thieves.
   class Stealer {
    public:
     Stealer(Stealer&&) noexcept = default;

@@ -184,10 +184,14 @@ void Pool::run_worker(std::size_t index) noexcept {
 
 TaskNode* Pool::next_local(Worker& w) noexcept {
   if (++w.tick % kInjectorInterval == 0) {
-    if (TaskNode* n = pop_injector(w)) {
+    // The overdue node first: a task yielding in a loop keeps the injector
+    // non-empty, and would otherwise hide the local queue's oldest node for
+    // good. It fires at most once per kMaxFrontWait, so the injector keeps
+    // its turn.
+    if (TaskNode* n = overdue_front(w)) {
       return n;
     }
-    if (TaskNode* n = overdue_front(w)) {
+    if (TaskNode* n = pop_injector(w)) {
       return n;
     }
   }

@@ -4,7 +4,8 @@
 // A worker looks for its next node in this order:
 //   1. every kInjectorInterval ticks, the injector first (fairness: work
 //      submitted from outside is never starved by local respawning);
-//   2. on the same ticks, the oldest node of its local queue if it has sat
+//   2. on the same ticks (before the injector), the oldest node of its local
+//      queue if it has sat
 //      at the front for kMaxFrontWait (fairness within the worker: nodes
 //      waking each other through the LIFO slot, or a stream of newer spawns,
 //      never starve it);
@@ -63,8 +64,8 @@ class Pool {
   Pool& operator=(const Pool&) = delete;
 
   /// Queues `node` to run once. From one of this pool's workers it goes to
-  /// that worker's LIFO slot (or to the back of its queue when `yield`);
-  /// from any other thread, to the injector.
+  /// that worker's LIFO slot; when `yield`, or from any other thread, to the
+  /// injector.
   /// Thread safety: any thread.
   void schedule(TaskNode* node, bool yield = false) noexcept;
 

@@ -240,9 +240,21 @@ TEST_CASE("a pool destroyed right after an outside job ran outlives the scheduli
   }
 }
 
-// Two nodes that keep waking each other through the LIFO slot must not
-// starve a node waiting in the local queue (the pool runs newest first).
+// Two nodes that keep waking each other through the LIFO slot, and a third
+// that keeps yielding (through the injector), must not starve a node waiting
+// in the local queue (the pool runs newest first).
 TEST_CASE("nodes waking each other do not starve the oldest queued node", "[pool]") {
+  struct Yielder : TaskNode {
+    Pool* pool = nullptr;
+    std::atomic<bool>* stop = nullptr;
+    Yielder() { run = &Yielder::execute; }
+    static void execute(TaskNode* n) noexcept {
+      auto* self = static_cast<Yielder*>(n);
+      if (!self->stop->load(std::memory_order_acquire)) {
+        self->pool->schedule(self, /*yield=*/true);
+      }
+    }
+  };
   struct PingPong : TaskNode {
     Pool* pool = nullptr;
     PingPong* other = nullptr;
@@ -266,9 +278,11 @@ TEST_CASE("nodes waking each other do not starve the oldest queued node", "[pool
     Pool* pool = nullptr;
     TaskNode* waiting = nullptr;
     TaskNode* first = nullptr;
+    TaskNode* yielder = nullptr;
     Starter() { run = &Starter::execute; }
     static void execute(TaskNode* n) noexcept {
       auto* self = static_cast<Starter*>(n);
+      self->pool->schedule(self->yielder, /*yield=*/true);
       self->pool->schedule(self->waiting);  // into the LIFO slot...
       self->pool->schedule(self->first);    // ...and on into the queue
     }
@@ -284,10 +298,14 @@ TEST_CASE("nodes waking each other do not starve the oldest queued node", "[pool
   a.stop = b.stop = &stop;
   Flag waiting;
   waiting.set = &ran;
+  Yielder yielder;
+  yielder.pool = &pool;
+  yielder.stop = &stop;
   Starter starter;
   starter.pool = &pool;
   starter.waiting = &waiting;
   starter.first = &a;
+  starter.yielder = &yielder;
   pool.schedule(&starter);
   const bool waited_run = sluice::test::eventually([&] { return ran.load(); }, 30s);
   stop.store(true, std::memory_order_release);
