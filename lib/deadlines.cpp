@@ -55,7 +55,12 @@ void DeadlineQueue::add_task(JoinStateBase& task, std::chrono::nanoseconds timeo
     list.tail = &task;
     ++list.size;
   }
-  note_deadline(deadline);  // not link's: the task may have finished already
+  try {
+    note_deadline(deadline);  // not link's: the task may have finished already
+  } catch (...) {
+    remove_task(task);  // the caller reports the spawn as failed
+    throw;
+  }
 }
 
 void DeadlineQueue::unlink(List& list, JoinStateBase& task) noexcept {
@@ -101,7 +106,15 @@ void DeadlineQueue::note_deadline(std::int64_t deadline_ns) {
   auto armed = armed_at_.load(std::memory_order_acquire);
   while (deadline_ns < armed) {
     if (armed_at_.compare_exchange_weak(armed, deadline_ns, std::memory_order_acq_rel)) {
-      asio::post(strand_, [this, deadline_ns] { arm(deadline_ns); });
+      try {
+        asio::post(strand_, [this, deadline_ns] { arm(deadline_ns); });
+      } catch (...) {
+        // Nothing will arm deadline_ns: give the earlier claim back, unless
+        // an even earlier deadline replaced ours meanwhile.
+        auto ours = deadline_ns;
+        armed_at_.compare_exchange_strong(ours, armed, std::memory_order_acq_rel);
+        throw;
+      }
       return;
     }
   }

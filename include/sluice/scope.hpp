@@ -245,6 +245,18 @@ template <class T>
 detail::JoinState<T>* Scope::start(Task<T> task, std::uint32_t refs) {
   check_task(task.valid());
   auto* js = new detail::JoinState<T>(state_.pool(), &state_, refs);
+  if (const auto timeout = state_.task_timeout()) {
+    // Before the task counts as pending: this may throw (allocation), and
+    // then nothing was started.
+    try {
+      detail::add_task_deadline(state_.core(), *js, *timeout);
+    } catch (...) {
+      for (std::uint32_t i = 0; i < refs; ++i) {
+        js->release();
+      }
+      throw;
+    }
+  }
   auto handle = task.release();
   auto& promise = handle.promise();
   promise.ctx_ = js;
@@ -252,9 +264,6 @@ detail::JoinState<T>* Scope::start(Task<T> task, std::uint32_t refs) {
   promise.node_.run = &Scope::start_root<T>;
   state_.add_child();
   detail::count_event(*state_.pool(), detail::Event::spawned);
-  if (const auto timeout = state_.task_timeout()) {
-    detail::add_task_deadline(state_.core(), *js, *timeout);
-  }
   promise.schedule();
   return js;
 }

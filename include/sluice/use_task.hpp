@@ -91,17 +91,58 @@ template <class T>
 struct HasExecutor<T, std::void_t<decltype(std::declval<const T&>().get_executor())>>
     : std::true_type {};
 
+// Asio 1.22 wraps the I/O object's initiation for redirect_error and
+// as_tuple in an init_wrapper whose `initiation_` member is the original.
+template <class T, class = void>
+struct WrapsInitiation : std::false_type {};
+template <class T>
+struct WrapsInitiation<T, std::void_t<decltype(std::declval<const T&>().initiation_)>>
+    : std::true_type {};
+
+// redirect_error's wrapper also holds the error_code it writes to (`ec_`):
+// its handler's signature hides the error.
+template <class T, class = void>
+struct HidesErrorCode : std::false_type {};
+template <class T>
+struct HidesErrorCode<T, std::void_t<decltype(std::declval<const T&>().ec_)>> : std::true_type {};
+
+/// Whether the executor the operation runs its steps on can be found.
+template <class Initiation>
+constexpr bool has_io_executor() {
+  if constexpr (HasExecutor<Initiation>::value) {
+    return true;
+  } else if constexpr (WrapsInitiation<Initiation>::value) {
+    return has_io_executor<std::decay_t<decltype(std::declval<Initiation&>().initiation_)>>();
+  } else {
+    return false;
+  }
+}
+
+/// That executor (the I/O object's: a strand when the object is on one).
+template <class Initiation>
+asio::any_io_executor io_executor(const Initiation& init) {
+  if constexpr (HasExecutor<Initiation>::value) {
+    return init.get_executor();
+  } else {
+    return io_executor(init.initiation_);
+  }
+}
+
+template <class Initiation>
+constexpr bool hides_error_code() {
+  if constexpr (HidesErrorCode<Initiation>::value) {
+    return true;
+  } else if constexpr (WrapsInitiation<Initiation>::value) {
+    return hides_error_code<std::decay_t<decltype(std::declval<Initiation&>().initiation_)>>();
+  } else {
+    return false;
+  }
+}
+
 template <class T>
 struct IsTupleWithErrorCode : std::false_type {};
 template <class... T>
 struct IsTupleWithErrorCode<std::tuple<std::error_code, T...>> : std::true_type {};
-
-template <class... Results>
-struct FirstIsErrorCode : std::false_type {};
-template <class First, class... Rest>
-struct FirstIsErrorCode<First, Rest...>
-    : std::bool_constant<std::is_same_v<std::decay_t<First>, std::error_code> ||
-                         IsTupleWithErrorCode<std::decay_t<First>>::value> {};
 
 /// The awaitable an Asio initiating function returns for use_task.
 template <class Initiation, class ArgsTuple, class... Results>
@@ -161,10 +202,10 @@ class UseTaskOperation {
     void operator()(Results... results) {
       if (bridge != nullptr) {
         const bool emitted = bridge->disarm();
-        // A stop of the task ends the co_await with the stop's error. When a
-        // wrapped token (redirect_error, as_tuple) hides the error code, the
-        // bridge knows whether it cancelled the operation.
-        const bool cancelled = kErrorVisible ? aborted(results...) : emitted;
+        // A stop of the task ends the co_await with the stop's error. When
+        // redirect_error hides the error code, the bridge knows whether it
+        // cancelled the operation.
+        const bool cancelled = kHidesError ? emitted : aborted(results...);
         op->stopped_ = cancelled && op->ctx_->stop_requested();
       }
       op->results_.emplace(std::move(results)...);
@@ -172,9 +213,7 @@ class UseTaskOperation {
     }
   };
 
-  // Whether the completion's first argument is an error code (plain or the
-  // first element of as_tuple's tuple).
-  static constexpr bool kErrorVisible = FirstIsErrorCode<Results...>::value;
+  static constexpr bool kHidesError = hides_error_code<Initiation>();
 
   template <class... R>
   static bool aborted(const R&... results) noexcept {
@@ -202,8 +241,8 @@ class UseTaskOperation {
       throw_error(ctx_->stop_error());
     }
     asio::any_io_executor executor;
-    if constexpr (HasExecutor<Initiation>::value) {
-      executor = init.get_executor();
+    if constexpr (has_io_executor<Initiation>()) {
+      executor = io_executor(init);
     } else if (ctx_->scope() != nullptr) {
       executor = ctx_->scope()->core().io->get_executor();
     } else {

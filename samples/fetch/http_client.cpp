@@ -21,7 +21,7 @@ struct HttpClient::Transfer {
   Clock::time_point started;
   Response response;
   bool cancelled = false;
-  std::atomic<bool> done{false};  // written on the strand; read by the stop callback
+  std::atomic<bool> done{false};  // written by finish, read by abort: both on the strand
   // Set by the stop callback before it posts an abort that refers to this
   // Transfer; read by the task once the callback can no longer run.
   std::atomic<bool> abort_posted{false};
