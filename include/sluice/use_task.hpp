@@ -176,8 +176,19 @@ class UseTaskOperation {
       return;
     }
     // Installed under the bridge's lock: a concurrent cancel waits for it.
-    std::lock_guard lock(bridge->mutex());
-    std::apply([&](auto&... a) { std::move(init)(Handler{this, bridge}, std::move(a)...); }, args);
+    PromiseBase* resume = nullptr;
+    {
+      IoBridge::Initiating initiating(*bridge);
+      std::apply(
+          [&](auto&... a) {
+            std::move(init)(Handler{this, bridge}, std::move(a)...);
+          },
+          args);
+      resume = initiating.inline_waiter;  // set if it completed inline
+    }
+    if (resume != nullptr) {
+      resume->schedule();
+    }
   }
 
   auto await_resume() {
@@ -209,6 +220,10 @@ class UseTaskOperation {
         op->stopped_ = cancelled && op->ctx_->stop_requested();
       }
       op->results_.emplace(std::move(results)...);
+      if (auto* initiating = IoBridge::Initiating::active_for(bridge)) {
+        initiating->inline_waiter = op->waiter_;  // resumed after the unlock
+        return;
+      }
       op->waiter_->schedule();
     }
   };

@@ -165,3 +165,35 @@ TEST_CASE("a loopback TCP echo through use_task", "[executor]") {
   };
   CHECK(rt.block_on(both()));
 }
+
+namespace {
+
+struct InlineInit {
+  asio::io_context::executor_type executor;
+  [[nodiscard]] asio::io_context::executor_type get_executor() const noexcept { return executor; }
+  template <class Handler>
+  void operator()(Handler&& handler, int value) {
+    std::forward<Handler>(handler)(std::error_code(), value);
+  }
+};
+
+}  // namespace
+
+// An operation may complete inside its initiation (a composed operation
+// that finds its answer at once). The task resumes, and the I/O bridge that
+// was locked around the initiation is not locked again or freed under it.
+TEST_CASE("an operation that completes inside its initiation resumes the task", "[executor]") {
+  sluice::Runtime rt(two_workers());
+  sluice::Scope scope(rt);
+  auto body = [&rt]() -> Task<int> {
+    int sum = 0;
+    for (int i = 0; i < 1000; ++i) {
+      sum += co_await asio::async_initiate<const sluice::use_task_t, void(std::error_code, int)>(
+          InlineInit{rt.io_context().get_executor()}, sluice::use_task, 1);
+    }
+    co_return sum;
+  };
+  auto h = scope.spawn_with_handle(body());  // a scope: the bridge is in use
+  CHECK(rt.block_on(std::move(h).result()).value() == 1000);
+  rt.block_on(scope.join());
+}

@@ -14,6 +14,8 @@
 
 namespace sluice::detail {
 
+class PromiseBase;
+
 /// Connects a task's stop requests to the Asio operation it awaits.
 ///
 /// One per task, made on its first use_task operation and shared (reference
@@ -87,19 +89,53 @@ class IoBridge {
 
   [[nodiscard]] asio::cancellation_slot slot() noexcept { return signal_.slot(); }
 
-  /// Releases the lock taken around the initiation (see UseTaskOperation).
-  Lock& mutex() noexcept { return mutex_; }
+  /// Holds the bridge's lock around an operation's initiation (a concurrent
+  /// cancel waits for it). A completion that runs inline, inside the
+  /// initiation on this thread, disarms without taking the lock again, and
+  /// leaves the task's resumption to the initiator, after the unlock: resumed
+  /// earlier, the task could finish and free the bridge while it is locked.
+  class Initiating {
+   public:
+    explicit Initiating(IoBridge& bridge) noexcept : bridge_(bridge) {
+      bridge_.mutex_.lock();
+      active_ = this;
+    }
+    ~Initiating() {
+      active_ = nullptr;
+      bridge_.mutex_.unlock();
+    }
+    Initiating(const Initiating&) = delete;
+    Initiating& operator=(const Initiating&) = delete;
+
+    /// The initiation of `bridge`'s operation running on this thread, if any.
+    static Initiating* active_for(const IoBridge* bridge) noexcept {
+      return active_ != nullptr && &active_->bridge_ == bridge ? active_ : nullptr;
+    }
+
+    /// Set by an inline completion: the task to resume after the unlock.
+    PromiseBase* inline_waiter = nullptr;
+
+   private:
+    static inline thread_local Initiating* active_ = nullptr;
+    IoBridge& bridge_;
+  };
 
   /// The operation completed: forget it. Runs on the operation's executor.
   /// Returns whether a cancellation was emitted to it.
   bool disarm() noexcept {
     bool emitted = false;
     {
-      std::lock_guard lock(mutex_);
+      const bool held = Initiating::active_for(this) != nullptr;  // completing inline
+      if (!held) {
+        mutex_.lock();
+      }
       armed_ = false;
       emitted = emitted_;
       emitted_ = false;
       signal_.slot().clear();
+      if (!held) {
+        mutex_.unlock();
+      }
     }
     drop_scope_callback();  // outside the lock: it may be running cancel()
     return emitted;
