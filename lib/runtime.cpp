@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <asio/executor_work_guard.hpp>
 #include <condition_variable>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "io/file_ring.hpp"
 #include "log.hpp"
 #include "sched/pool.hpp"
+#include "sluice/file.hpp"
 
 namespace sluice {
 namespace {
@@ -46,6 +48,16 @@ const Config& validate(const Config& c) {
   if (c.shutdown_grace < nanoseconds::zero()) {
     throw std::invalid_argument("sluice::Config::shutdown_grace must be >= 0");
   }
+#if defined(SLUICE_IO_URING_ONLY)
+  // Asio is built without epoll here: its reactor is io_uring or nothing.
+  if (!io_uring_available()) {
+    throw std::runtime_error(
+        "sluice::Runtime: this build puts all I/O on io_uring (SLUICE_IO_URING_ONLY, no epoll "
+        "fallback), but io_uring is not available in this process (refused by the kernel, "
+        "or disabled with SLUICE_DISABLE_IO_URING); rebuild without -DSLUICE_IO_URING_ONLY=ON "
+        "to fall back");
+  }
+#endif
   return c;
 }
 
