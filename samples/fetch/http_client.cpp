@@ -6,6 +6,7 @@
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/post.hpp>
 #include <atomic>
+#include <future>
 #include <optional>
 #include <stdexcept>
 #include <stop_token>
@@ -80,9 +81,19 @@ HttpClient::HttpClient(sluice::Runtime& rt, std::size_t max_idle_connections)
 
 HttpClient::~HttpClient() {
   // Transfers end before the client (their tasks await them); what is left
-  // are idle pooled connections.
-  curl_multi_cleanup(multi_);
-  sockets_.clear();
+  // are idle pooled connections, and handlers curl's timer or sockets may
+  // still have queued on the strand. The cleanup runs on the strand, and
+  // marks the client dead for those handlers, which hold `alive_`.
+  std::promise<void> closed;
+  asio::post(strand_, [this, &closed] {
+    *alive_ = false;
+    timer_.cancel();
+    curl_multi_cleanup(multi_);
+    multi_ = nullptr;
+    sockets_.clear();
+    closed.set_value();
+  });
+  closed.get_future().wait();  // a short wait for the reactor thread
 }
 
 int HttpClient::on_socket(CURL*, curl_socket_t fd, int what, void* self_ptr, void*) {
@@ -112,7 +123,10 @@ int HttpClient::on_timer(CURLM*, long timeout_ms, void* self_ptr) {
     self.due_.reset();
     if (!self.timeout_posted_) {  // curl asks for this on every added transfer
       self.timeout_posted_ = true;
-      asio::post(self.strand_, [&self] {
+      asio::post(self.strand_, [&self, alive = self.alive_] {
+        if (!*alive) {
+          return;  // the client is gone (see ~HttpClient)
+        }
         self.timeout_posted_ = false;
         self.act(CURL_SOCKET_TIMEOUT, 0);
       });
@@ -133,9 +147,9 @@ int HttpClient::on_timer(CURLM*, long timeout_ms, void* self_ptr) {
 void HttpClient::arm_timer(Clock::time_point at) {
   armed_ = at;
   timer_.expires_at(at);  // a wait already pending completes as aborted
-  timer_.async_wait([this, generation = ++timer_generation_](std::error_code ec) {
-    if (ec || generation != timer_generation_) {
-      return;  // replaced by a later arm_timer
+  timer_.async_wait([this, alive = alive_, generation = ++timer_generation_](std::error_code ec) {
+    if (ec || !*alive || generation != timer_generation_) {
+      return;  // replaced by a later arm_timer, or the client is gone
     }
     armed_.reset();
     if (!due_) {
@@ -168,7 +182,10 @@ void HttpClient::arm(Socket& s, int want, int select, short poll_event, bool& pe
   }
   pending = true;
   const curl_socket_t fd = s.fd;
-  auto ready = [this, fd, select, want](std::error_code ec) {
+  auto ready = [this, alive = alive_, fd, select, want](std::error_code ec) {
+    if (!*alive) {
+      return;  // the client is gone (see ~HttpClient)
+    }
     if (auto it = sockets_.find(fd); it != sockets_.end()) {
       (want == CURL_POLL_IN ? it->second->reading : it->second->writing) = false;
     }

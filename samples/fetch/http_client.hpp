@@ -37,6 +37,8 @@ class HttpClient {
   /// for reuse: at least the number of transfers in flight, or curl closes
   /// and reopens connections under load.
   HttpClient(sluice::Runtime& rt, std::size_t max_idle_connections);
+  /// After every get() has completed, while the runtime's reactor runs: the
+  /// cleanup runs on the reactor's strand, and this waits for it.
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
@@ -71,6 +73,9 @@ class HttpClient {
   std::optional<Clock::time_point> armed_;
   std::uint64_t timer_generation_ = 0;
   bool timeout_posted_ = false;
+  // True until the client is destroyed; read and written on strand_ only.
+  // Handlers queued on the strand hold a copy and check it first.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   CURLM* multi_;                                              // used on strand_ only
   std::map<curl_socket_t, std::unique_ptr<Socket>> sockets_;  // on strand_ only
 };
