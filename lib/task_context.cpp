@@ -72,4 +72,14 @@ std::stop_token TaskContext::stop_token() {
   return own->source.get_token();
 }
 
+namespace {
+thread_local IoBridge::Initiating* active_initiation = nullptr;
+}  // namespace
+
+IoBridge::Initiating* IoBridge::Initiating::get_active() noexcept { return active_initiation; }
+
+void IoBridge::Initiating::set_active(Initiating* initiating) noexcept {
+  active_initiation = initiating;
+}
+
 }  // namespace sluice::detail

@@ -98,10 +98,10 @@ class IoBridge {
    public:
     explicit Initiating(IoBridge& bridge) noexcept : bridge_(bridge) {
       bridge_.mutex_.lock();
-      active_ = this;
+      set_active(this);
     }
     ~Initiating() {
-      active_ = nullptr;
+      set_active(nullptr);
       bridge_.mutex_.unlock();
     }
     Initiating(const Initiating&) = delete;
@@ -109,14 +109,21 @@ class IoBridge {
 
     /// The initiation of `bridge`'s operation running on this thread, if any.
     static Initiating* active_for(const IoBridge* bridge) noexcept {
-      return active_ != nullptr && &active_->bridge_ == bridge ? active_ : nullptr;
+      Initiating* active = get_active();
+      return active != nullptr && &active->bridge_ == bridge ? active : nullptr;
     }
 
     /// Set by an inline completion: the task to resume after the unlock.
     PromiseBase* inline_waiter = nullptr;
 
    private:
-    static inline thread_local Initiating* active_ = nullptr;
+    // The calling thread's active initiation. Out of line (lib/
+    // task_context.cpp) on purpose: inlined into a coroutine, a thread_local
+    // access may reuse the address computed on the thread the coroutine ran
+    // on before it was resumed on another (clang does).
+    static Initiating* get_active() noexcept;
+    static void set_active(Initiating* initiating) noexcept;
+
     IoBridge& bridge_;
   };
 
