@@ -36,7 +36,9 @@ namespace {
 constexpr std::size_t kGranule = 32;
 constexpr std::size_t kClasses = kMaxCachedFrame / kGranule;
 constexpr std::size_t kBatch = 64;
-constexpr std::size_t kDepotBytes = std::size_t{64} << 20;
+// Per class; with 32 classes the depot holds at most 1 GiB in the worst case,
+// as it did with 16 classes of 64 MiB.
+constexpr std::size_t kDepotBytes = std::size_t{32} << 20;
 
 std::size_t class_of(std::size_t size) noexcept { return (size + kGranule - 1) / kGranule - 1; }
 std::size_t block_size(std::size_t cls) noexcept { return (cls + 1) * kGranule; }
