@@ -62,7 +62,9 @@ struct CurlGlobal {
 }  // namespace
 
 HttpClient::HttpClient(sluice::Runtime& rt, std::size_t max_idle_connections)
-    : strand_(asio::make_strand(rt.io_context())), timer_(strand_) {
+    : strand_(asio::make_strand(rt.io_context())),
+      timer_(strand_),
+      max_spare_easy_(std::max<std::size_t>(max_idle_connections, 1)) {
   static CurlGlobal global;
   multi_ = curl_multi_init();
   if (multi_ == nullptr) {
@@ -91,6 +93,10 @@ HttpClient::~HttpClient() {
     curl_multi_cleanup(multi_);
     multi_ = nullptr;
     sockets_.clear();
+    for (CURL* easy : spare_easy_) {
+      curl_easy_cleanup(easy);
+    }
+    spare_easy_.clear();
     closed.set_value();
   });
   closed.get_future().wait();  // a short wait for the reactor thread
@@ -230,7 +236,12 @@ void HttpClient::start(Transfer& t) {
     finish(t, CURLE_ABORTED_BY_CALLBACK);
     return;
   }
-  t.easy = curl_easy_init();
+  if (!spare_easy_.empty()) {  // reset handles keep their allocations
+    t.easy = spare_easy_.back();
+    spare_easy_.pop_back();
+  } else {
+    t.easy = curl_easy_init();
+  }
   if (t.easy == nullptr) {
     t.response.error = "curl_easy_init failed";
     finish(t, CURLE_FAILED_INIT);
@@ -266,7 +277,12 @@ void HttpClient::finish(Transfer& t, CURLcode code) {
   if (t.easy != nullptr) {
     curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &t.response.status);
     curl_multi_remove_handle(multi_, t.easy);
-    curl_easy_cleanup(t.easy);
+    if (spare_easy_.size() < max_spare_easy_) {
+      curl_easy_reset(t.easy);
+      spare_easy_.push_back(t.easy);
+    } else {
+      curl_easy_cleanup(t.easy);
+    }
     t.easy = nullptr;
   }
   if (code != CURLE_OK && t.response.error.empty()) {

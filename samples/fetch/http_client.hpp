@@ -20,6 +20,7 @@
 #include <optional>
 #include <sluice/sluice.hpp>
 #include <string>
+#include <vector>
 
 namespace fetch {
 
@@ -78,6 +79,8 @@ class HttpClient {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   CURLM* multi_;                                              // used on strand_ only
   std::map<curl_socket_t, std::unique_ptr<Socket>> sockets_;  // on strand_ only
+  std::vector<CURL*> spare_easy_;                             // on strand_ only
+  const std::size_t max_spare_easy_;
 };
 
 }  // namespace fetch
