@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "deadline.hpp"
+#include "file_fixtures.hpp"
 #include "io/blocking_pool.hpp"
 #include "io/io_uring_probe.hpp"
 #include "log.hpp"
@@ -45,106 +46,19 @@ using namespace std::chrono_literals;
 using sluice::File;
 using sluice::Task;
 using sluice::detail::FileBackend;
+using sluice::test::disabled_by_environment;
+using sluice::test::expect_io_uring;
+using sluice::test::ForceBackend;
+using sluice::test::kernel_allows_io_uring;
+using sluice::test::name;
+using sluice::test::pattern;
+using sluice::test::TempDir;
+using sluice::test::WithoutFileCapabilities;
 namespace fs = std::filesystem;
 
 namespace {
 
 sluice::Config workers(std::size_t n) { return sluice::Config{.threads = n}; }
-
-// A fresh directory under the system's temp dir, removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sluice-file-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
-  fs::path write(const std::string& name, const std::vector<std::byte>& data) const {
-    const fs::path p = path_ / name;
-    std::ofstream out(p, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(data.data()),
-              static_cast<std::streamsize>(data.size()));
-    REQUIRE(out.good());
-    return p;
-  }
-
- private:
-  fs::path path_;
-};
-
-// Bytes that differ at every offset (splitmix64), so a read from the wrong
-// place cannot match by accident.
-std::vector<std::byte> pattern(std::size_t size, std::uint64_t seed) {
-  std::vector<std::byte> out(size);
-  std::uint64_t x = seed;
-  for (std::size_t i = 0; i < size; i += 8) {
-    x += 0x9e3779b97f4a7c15ULL;
-    std::uint64_t z = x;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    for (std::size_t k = 0; k < 8 && i + k < size; ++k) {
-      out[i + k] = static_cast<std::byte>(z >> (8 * k));
-    }
-  }
-  return out;
-}
-
-// Asked independently of sluice: may this process set up an io_uring?
-bool kernel_allows_io_uring() {
-  io_uring ring{};
-  if (io_uring_queue_init(2, &ring, 0) < 0) {
-    return false;
-  }
-  io_uring_queue_exit(&ring);
-  return true;
-}
-
-bool disabled_by_environment() {
-  const char* v = std::getenv("SLUICE_DISABLE_IO_URING");
-  return v != nullptr && *v != '\0' && std::string(v) != "0";
-}
-
-// What File::uses_io_uring() must say under `backend`.
-bool expect_io_uring(FileBackend backend) {
-  switch (backend) {
-    case FileBackend::io_uring:
-      return kernel_allows_io_uring();
-    case FileBackend::blocking:
-      return false;
-    case FileBackend::automatic:
-      break;
-  }
-  return !disabled_by_environment() && kernel_allows_io_uring();
-}
-
-const char* name(FileBackend backend) {
-  switch (backend) {
-    case FileBackend::io_uring:
-      return "io_uring";
-    case FileBackend::blocking:
-      return "blocking";
-    case FileBackend::automatic:
-      break;
-  }
-  return "automatic";
-}
-
-// Forces a backend for the lifetime of the object.
-struct ForceBackend {
-  explicit ForceBackend(FileBackend backend) { sluice::detail::force_file_backend(backend); }
-  ForceBackend(const ForceBackend&) = delete;
-  ForceBackend& operator=(const ForceBackend&) = delete;
-  ~ForceBackend() { sluice::detail::force_file_backend(FileBackend::automatic); }
-};
 
 struct ChunkLog {
   std::vector<std::byte> bytes;
@@ -368,37 +282,6 @@ TEST_CASE("File::open reports a missing path, a directory and a bad component by
     CHECK(what.find(c.path.string()) != std::string::npos);
   }
 }
-
-namespace {
-
-// Drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from this thread's
-// effective set (threads it starts inherit that), so that even root gets
-// EACCES; restores them at the end. Capabilities are per thread on Linux.
-class WithoutFileCapabilities {
- public:
-  WithoutFileCapabilities() {
-    if (::syscall(SYS_capget, &header_, saved_.data()) != 0) {
-      return;
-    }
-    auto reduced = saved_;
-    reduced[0].effective &= ~((1U << CAP_DAC_OVERRIDE) | (1U << CAP_DAC_READ_SEARCH));
-    dropped_ = ::syscall(SYS_capset, &header_, reduced.data()) == 0;
-  }
-  WithoutFileCapabilities(const WithoutFileCapabilities&) = delete;
-  WithoutFileCapabilities& operator=(const WithoutFileCapabilities&) = delete;
-  ~WithoutFileCapabilities() {
-    if (dropped_) {
-      ::syscall(SYS_capset, &header_, saved_.data());
-    }
-  }
-
- private:
-  __user_cap_header_struct header_{_LINUX_CAPABILITY_VERSION_3, 0};
-  std::array<__user_cap_data_struct, 2> saved_{};
-  bool dropped_ = false;
-};
-
-}  // namespace
 
 TEST_CASE("File::open reports an unreadable file as permission denied", "[file]") {
   TempDir dir;

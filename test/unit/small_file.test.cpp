@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "deadline.hpp"
+#include "file_fixtures.hpp"
 #include "io/file_ring.hpp"
 #include "io/io_uring_probe.hpp"
 #include "sluice/sluice.hpp"
@@ -32,100 +33,17 @@
 using namespace std::chrono_literals;
 using sluice::Task;
 using sluice::detail::FileBackend;
+using sluice::test::disabled_by_environment;
+using sluice::test::expect_io_uring;
+using sluice::test::ForceBackend;
+using sluice::test::kernel_allows_io_uring;
+using sluice::test::name;
+using sluice::test::pattern;
+using sluice::test::TempDir;
+using sluice::test::WithoutFileCapabilities;
 namespace fs = std::filesystem;
 
 namespace {
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sluice-small-file-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
-  fs::path write(const std::string& name, const std::vector<std::byte>& data) const {
-    const fs::path p = path_ / name;
-    std::ofstream out(p, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(data.data()),
-              static_cast<std::streamsize>(data.size()));
-    REQUIRE(out.good());
-    return p;
-  }
-
- private:
-  fs::path path_;
-};
-
-// Bytes that differ at every offset (splitmix64).
-std::vector<std::byte> pattern(std::size_t size, std::uint64_t seed) {
-  std::vector<std::byte> out(size);
-  std::uint64_t x = seed;
-  for (std::size_t i = 0; i < size; i += 8) {
-    x += 0x9e3779b97f4a7c15ULL;
-    std::uint64_t z = x;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    for (std::size_t k = 0; k < 8 && i + k < size; ++k) {
-      out[i + k] = static_cast<std::byte>(z >> (8 * k));
-    }
-  }
-  return out;
-}
-
-bool kernel_allows_io_uring() {
-  io_uring ring{};
-  if (io_uring_queue_init(2, &ring, 0) < 0) {
-    return false;
-  }
-  io_uring_queue_exit(&ring);
-  return true;
-}
-
-bool disabled_by_environment() {
-  const char* v = std::getenv("SLUICE_DISABLE_IO_URING");
-  return v != nullptr && *v != '\0' && std::string(v) != "0";
-}
-
-// Whether reads under `backend` must go through sluice's ring.
-bool expect_ring(FileBackend backend) {
-  switch (backend) {
-    case FileBackend::io_uring:
-      return kernel_allows_io_uring();
-    case FileBackend::blocking:
-      return false;
-    case FileBackend::automatic:
-      break;
-  }
-  return !disabled_by_environment() && kernel_allows_io_uring();
-}
-
-const char* name(FileBackend backend) {
-  switch (backend) {
-    case FileBackend::io_uring:
-      return "io_uring";
-    case FileBackend::blocking:
-      return "blocking";
-    case FileBackend::automatic:
-      break;
-  }
-  return "automatic";
-}
-
-struct ForceBackend {
-  explicit ForceBackend(FileBackend backend) { sluice::detail::force_file_backend(backend); }
-  ForceBackend(const ForceBackend&) = delete;
-  ForceBackend& operator=(const ForceBackend&) = delete;
-  ~ForceBackend() { sluice::detail::force_file_backend(FileBackend::automatic); }
-};
 
 // Chains the runtime's ring has submitted (0 if it has none).
 std::uint64_t chains(sluice::Runtime& rt) {
@@ -163,33 +81,6 @@ Task<std::error_code> chunks_error(sluice::Runtime& rt, fs::path path) {
   co_return std::error_code();
 }
 
-// Drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from this thread's
-// effective set (threads it starts inherit that), so that even root gets
-// EACCES; restores them at the end.
-class WithoutFileCapabilities {
- public:
-  WithoutFileCapabilities() {
-    if (::syscall(SYS_capget, &header_, saved_.data()) != 0) {
-      return;
-    }
-    auto reduced = saved_;
-    reduced[0].effective &= ~((1U << CAP_DAC_OVERRIDE) | (1U << CAP_DAC_READ_SEARCH));
-    dropped_ = ::syscall(SYS_capset, &header_, reduced.data()) == 0;
-  }
-  WithoutFileCapabilities(const WithoutFileCapabilities&) = delete;
-  WithoutFileCapabilities& operator=(const WithoutFileCapabilities&) = delete;
-  ~WithoutFileCapabilities() {
-    if (dropped_) {
-      ::syscall(SYS_capset, &header_, saved_.data());
-    }
-  }
-
- private:
-  __user_cap_header_struct header_{_LINUX_CAPABILITY_VERSION_3, 0};
-  std::array<__user_cap_data_struct, 2> saved_{};
-  bool dropped_ = false;
-};
-
 std::size_t open_fds() {
   std::size_t n = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/fd")) {
@@ -223,7 +114,7 @@ TEST_CASE("read_whole_file reads empty, tiny, exact-fit and too-large files", "[
   // Nothing written past what was read.
   CHECK(std::all_of(r.buffer.begin() + static_cast<std::ptrdiff_t>(expect), r.buffer.end(),
                     [](std::byte b) { return b == std::byte{0x5a}; }));
-  CHECK((chains(rt) == 1) == expect_ring(backend));
+  CHECK((chains(rt) == 1) == expect_io_uring(backend));
 }
 
 TEST_CASE("read_file_chunks reads a small file with one chain and a large one on from it",
@@ -247,7 +138,7 @@ TEST_CASE("read_file_chunks reads a small file with one chain and a large one on
   CHECK(n == size);
   CHECK(back == data);
   CHECK(calls == (size + 65535) / 65536);
-  CHECK((chains(rt) == 1) == expect_ring(backend));
+  CHECK((chains(rt) == 1) == expect_io_uring(backend));
 }
 
 TEST_CASE("read_whole_file and read_file_chunks report errors by errno and path", "[small_file]") {
@@ -275,7 +166,7 @@ TEST_CASE("read_whole_file and read_file_chunks report errors by errno and path"
     CHECK(what.find(c.path.string()) != std::string::npos);
     CHECK(rt.block_on(chunks_error(rt, c.path)) == c.code);
   }
-  CHECK((chains(rt) == 2 * cases.size()) == expect_ring(backend));
+  CHECK((chains(rt) == 2 * cases.size()) == expect_io_uring(backend));
 }
 
 TEST_CASE("read_whole_file reports an unreadable file as permission denied", "[small_file]") {
@@ -354,7 +245,7 @@ TEST_CASE("2,000 small files read at once by many tasks all come back right", "[
     ForceBackend force(backend);
     sluice::Runtime rt(sluice::Config{.threads = 4});
     CHECK(rt.block_on(read_many(rt, paths, contents)) == paths.size());
-    CHECK((chains(rt) == paths.size()) == expect_ring(backend));
+    CHECK((chains(rt) == paths.size()) == expect_io_uring(backend));
   }
   // The ring, its eventfd and every file are closed with the runtime.
   CHECK(open_fds() == fds_before);
@@ -398,7 +289,7 @@ Task<std::error_code> outcome(sluice::JoinHandle<T>& h) {
 
 TEST_CASE("cancelling a task whose chain waits in the kernel ends it with cancelled",
           "[small_file]") {
-  if (!expect_ring(FileBackend::io_uring)) {
+  if (!expect_io_uring(FileBackend::io_uring)) {
     // The fallback's pread on a terminal fails at once (ESPIPE): nothing waits.
     WARN("io_uring is refused to this process: nothing to cancel in the kernel");
     return;
