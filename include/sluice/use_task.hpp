@@ -185,6 +185,10 @@ class UseTaskOperation {
           },
           args);
       resume = initiating.inline_waiter;  // set if it completed inline
+      // Read through a local: once the operation is in flight, *this belongs
+      // to the completion (it is not resumed before the lock is released).
+      TaskContext* ctx = ctx_;
+      initiating.cancel_if_stopped([ctx] { return ctx->stop_requested(); });
     }
     if (resume != nullptr) {
       resume->schedule();

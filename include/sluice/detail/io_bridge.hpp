@@ -116,6 +116,18 @@ class IoBridge {
     /// Set by an inline completion: the task to resume after the unlock.
     PromiseBase* inline_waiter = nullptr;
 
+    /// Call after the initiation, still under the lock. A stop that came
+    /// between arm() and the initiation posted an emit that may have run
+    /// before the operation installed its cancellation handler, and was
+    /// lost; the operation is now installed, so cancel it here.
+    template <class StopRequested>
+    void cancel_if_stopped(StopRequested&& stop_requested) noexcept {
+      if (bridge_.armed_ && stop_requested()) {
+        bridge_.emitted_ = true;
+        bridge_.signal_.emit(asio::cancellation_type::terminal);
+      }
+    }
+
    private:
     // The calling thread's active initiation. Out of line (lib/
     // task_context.cpp) on purpose: inlined into a coroutine, a thread_local
