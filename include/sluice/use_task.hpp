@@ -106,16 +106,23 @@ struct HidesErrorCode : std::false_type {};
 template <class T>
 struct HidesErrorCode<T, std::void_t<decltype(std::declval<const T&>().ec_)>> : std::true_type {};
 
-/// Whether the executor the operation runs its steps on can be found.
-template <class Initiation>
-constexpr bool has_io_executor() {
-  if constexpr (HasExecutor<Initiation>::value) {
+/// Whether `Trait` holds for the initiation or for one it wraps.
+template <template <class, class> class Trait, class Initiation>
+constexpr bool through_wrappers() {
+  if constexpr (Trait<Initiation, void>::value) {
     return true;
   } else if constexpr (WrapsInitiation<Initiation>::value) {
-    return has_io_executor<std::decay_t<decltype(std::declval<Initiation&>().initiation_)>>();
+    using Inner = std::decay_t<decltype(std::declval<Initiation&>().initiation_)>;
+    return through_wrappers<Trait, Inner>();
   } else {
     return false;
   }
+}
+
+/// Whether the executor the operation runs its steps on can be found.
+template <class Initiation>
+constexpr bool has_io_executor() {
+  return through_wrappers<HasExecutor, Initiation>();
 }
 
 /// That executor (the I/O object's: a strand when the object is on one).
@@ -130,13 +137,7 @@ asio::any_io_executor io_executor(const Initiation& init) {
 
 template <class Initiation>
 constexpr bool hides_error_code() {
-  if constexpr (HidesErrorCode<Initiation>::value) {
-    return true;
-  } else if constexpr (WrapsInitiation<Initiation>::value) {
-    return hides_error_code<std::decay_t<decltype(std::declval<Initiation&>().initiation_)>>();
-  } else {
-    return false;
-  }
+  return through_wrappers<HidesErrorCode, Initiation>();
 }
 
 template <class T>
