@@ -1,12 +1,17 @@
 #include "deadlines.hpp"
 
+#include <algorithm>
 #include <asio/post.hpp>
 #include <functional>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
+#include "sched/pool.hpp"
 #include "sluice/detail/join_state.hpp"
 #include "sluice/detail/runtime_core.hpp"
+#include "sluice/detail/scope_state.hpp"
+#include "sluice/detail/sleep.hpp"
 
 namespace sluice::detail {
 
@@ -26,11 +31,36 @@ std::int64_t DeadlineQueue::now_ns() noexcept {
       .count();
 }
 
-void DeadlineQueue::add_task(JoinStateBase& task, std::chrono::nanoseconds timeout) {
-  // A shard per spawning thread keeps the locks mostly uncontended.
+namespace {
+
+constexpr std::int64_t kTickNs = 1'000'000;  // sleeps have 1 ms ticks
+
+// The first tick at or after `ns`.
+std::uint64_t tick_at_or_after(std::int64_t ns) noexcept {
+  if (ns <= 0) {
+    return 0;
+  }
+  return static_cast<std::uint64_t>(ns / kTickNs + (ns % kTickNs != 0 ? 1 : 0));
+}
+
+// When `tick` starts, in ns, saturated: the timer is never armed past the
+// representable range (a far sleep is then re-examined, not lost).
+std::int64_t tick_start_ns(std::uint64_t tick) noexcept {
+  constexpr auto kMaxTick = static_cast<std::uint64_t>(INT64_MAX / 2 / kTickNs);
+  return static_cast<std::int64_t>(std::min(tick, kMaxTick)) * kTickNs;
+}
+
+}  // namespace
+
+std::size_t DeadlineQueue::shard_index() noexcept {
+  // A shard per thread keeps the locks mostly uncontended.
   static thread_local const std::size_t mine =
       std::hash<std::thread::id>{}(std::this_thread::get_id()) % kShards;
-  Shard& shard = shards_[mine];
+  return mine;
+}
+
+void DeadlineQueue::add_task(JoinStateBase& task, std::chrono::nanoseconds timeout) {
+  Shard& shard = shards_[shard_index()];
   if (task.deadline_link == nullptr) {  // only tasks with a timeout pay for one
     task.deadline_link =
         new (frame_allocate(sizeof(JoinStateBase::DeadlineLink))) JoinStateBase::DeadlineLink{};
@@ -120,6 +150,148 @@ void DeadlineQueue::note_deadline(std::int64_t deadline_ns) {
   }
 }
 
+void* DeadlineQueue::sleep_shard() noexcept { return &sleep_shards_[shard_index()]; }
+
+bool DeadlineQueue::add_sleep(SleepNode& node, std::int64_t deadline_ns) {
+  const std::uint64_t tick = tick_at_or_after(deadline_ns);
+  auto& shard = *static_cast<SleepShard*>(node.shard);
+  std::lock_guard lock(shard.mutex);
+  if (node.state() == SleepNode::cancelled) {
+    return false;
+  }
+  if (tick <= shard.wheel.elapsed()) {
+    node.set_state(SleepNode::fired);
+    return false;
+  }
+  node.tick = tick;
+  shard.wheel.insert(node);
+  node.set_state(SleepNode::linked);
+  // Still under the lock, so that no one can fire the node while this may
+  // yet take it back (and the timer handler, which resets armed_at_ before
+  // it reads the wheels, either sees the node or is re-armed here).
+  try {
+    note_deadline(tick_start_ns(tick));
+  } catch (...) {
+    shard.wheel.remove(node);
+    node.set_state(SleepNode::idle);
+    throw;
+  }
+  return true;
+}
+
+void DeadlineQueue::cancel_sleep(SleepNode& node) noexcept {
+  auto& shard = *static_cast<SleepShard*>(node.shard);
+  {
+    std::lock_guard lock(shard.mutex);
+    switch (node.state()) {
+      case SleepNode::idle:
+        node.set_state(SleepNode::cancelled);  // add_sleep will not link it
+        return;
+      case SleepNode::linked:
+        shard.wheel.remove(node);
+        node.set_state(SleepNode::cancelled);
+        break;
+      case SleepNode::fired:
+      case SleepNode::cancelled:
+        return;  // resumed, or being resumed, by whoever changed the state
+    }
+  }
+  // Unlinked here, so only this thread resumes the task: the node stays
+  // alive until then.
+  node.waiter->schedule();
+}
+
+std::int64_t DeadlineQueue::expire_sleeps(std::int64_t now) noexcept {
+  const auto now_tick = static_cast<std::uint64_t>(std::max<std::int64_t>(now, 0) / kTickNs);
+  std::uint64_t next = TimerWheel::kNever;
+  for (auto& shard : sleep_shards_) {
+    SleepNode* first = nullptr;
+    SleepNode* last = nullptr;
+    {
+      std::lock_guard lock(shard.mutex);
+      shard.wheel.advance(now_tick, [&](TimerLink& link) {
+        auto& node = static_cast<SleepNode&>(link);
+        node.set_state(SleepNode::fired);
+        node.next = nullptr;  // the links now chain the due nodes, in order
+        if (last != nullptr) {
+          last->next = &node;
+        } else {
+          first = &node;
+        }
+        last = &node;
+      });
+      next = std::min(next, shard.wheel.next_expiration());
+    }
+    // Fired under the lock, so no canceller resumes these: each is resumed
+    // once, here (read the chain before: a resumed task frees its node).
+    for (SleepNode* node = first; node != nullptr;) {
+      auto* following = static_cast<SleepNode*>(node->next);
+      node->waiter->schedule();
+      node = following;
+    }
+  }
+  return next == TimerWheel::kNever ? INT64_MAX : tick_start_ns(next);
+}
+
+void cancel_sleep(SleepNode& node) noexcept { DeadlineQueue::cancel_sleep(node); }
+
+void SleepAwaiter::Canceller::operator()() const noexcept { cancel_sleep(*node); }
+
+bool SleepAwaiter::suspend(PromiseBase& promise) {
+  node_.waiter = &promise;
+  TaskContext* ctx = promise.ctx_;
+  Pool* pool = ctx != nullptr ? ctx->pool : current_pool();
+  auto* core = pool != nullptr ? static_cast<RuntimeCore*>(pool->owner()) : nullptr;
+  if (core == nullptr) {
+    throw std::logic_error("sluice::sleep_for: not awaited in a task run by a sluice Runtime");
+  }
+  if (ctx != nullptr && ctx->stop_requested()) {
+    return false;  // finish() throws the stop error
+  }
+  const auto deadline_ns = static_cast<std::int64_t>(node_.tick);
+  if (deadline_ns <= DeadlineQueue::Clock::now().time_since_epoch().count()) {
+    return false;
+  }
+  DeadlineQueue& queue = *core->deadlines;
+  node_.shard = queue.sleep_shard();
+  if (ctx != nullptr) {
+    kept_ = ctx->enter_sleep(&node_);
+    node_.owner_flags |= SleepNode::entered;
+    if (ScopeState* scope = ctx->scope()) {
+      // Runs cancel_sleep at once if the scope is stopping already.
+      new (callback_) Callback(scope->stop_token(), Canceller{&node_});
+      node_.owner_flags |= SleepNode::has_callback;
+    }
+    if (ctx->stop_requested()) {  // seq_cst, after enter_sleep: see request_stop
+      cancel_sleep(node_);        // not linked yet: only marks it cancelled
+    }
+  }
+  try {
+    // True: linked, and from here on another thread may resume the task,
+    // so nothing below touches the frame.
+    return queue.add_sleep(node_, deadline_ns);
+  } catch (...) {
+    finish_cleanup();
+    throw;
+  }
+}
+
+void SleepAwaiter::finish_cleanup() noexcept {
+  drop_callback();  // waits for a callback running on another thread
+  if ((node_.owner_flags & SleepNode::entered) != 0) {
+    node_.waiter->ctx_->leave_sleep(&node_, kept_);
+    node_.owner_flags &= ~SleepNode::entered;
+  }
+}
+
+void SleepAwaiter::finish() {
+  finish_cleanup();
+  TaskContext* ctx = node_.waiter->ctx_;
+  if (ctx != nullptr && (node_.state() == SleepNode::cancelled || ctx->stop_requested())) {
+    throw_error(ctx->stop_error());
+  }
+}
+
 void DeadlineQueue::arm(std::int64_t at_ns) {
   if (armed_at_.load(std::memory_order_acquire) != at_ns) {
     return;  // superseded by an earlier deadline, or already handled
@@ -135,7 +307,7 @@ void DeadlineQueue::on_timer(std::error_code ec) {
   // Reset first: deadlines added from now on arm the timer themselves.
   armed_at_.store(INT64_MAX, std::memory_order_release);
   const auto now = now_ns();
-  const auto next = std::min(expire_tasks(now), expire_waits(now));
+  const auto next = std::min({expire_tasks(now), expire_waits(now), expire_sleeps(now)});
   if (next != INT64_MAX) {
     note_deadline(next);
   }

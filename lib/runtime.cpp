@@ -83,6 +83,7 @@ struct Runtime::Impl {
     config.threads = pool.size();
     config.io_threads = std::max<std::size_t>(config.io_threads, 1);
     core.pool = &pool;
+    pool.set_owner(&core);
     core.io = &io;
     core.task_timeout = config.task_timeout;
     core.deadlines = &deadlines;

@@ -1,9 +1,11 @@
 #include "sluice/detail/task_context.hpp"
 
 #include <optional>
+#include <thread>
 
 #include "sluice/detail/io_bridge.hpp"
 #include "sluice/detail/scope_state.hpp"
+#include "sluice/detail/sleep.hpp"
 
 namespace sluice::detail {
 
@@ -19,8 +21,9 @@ struct OwnStop {
 
 TaskContext::~TaskContext() {
   delete own_stop_.load(std::memory_order_acquire);
-  if (IoBridge* io = io_.load(std::memory_order_acquire)) {
-    io->release();
+  const auto wait = wait_.load(std::memory_order_acquire);
+  if (wait != 0) {  // never a sleep: the task has finished
+    reinterpret_cast<IoBridge*>(wait)->release();
   }
 }
 
@@ -30,11 +33,50 @@ void TaskContext::request_stop(errc reason) noexcept {
   // so either they see the reason or this sees them.
   stop_reason_.compare_exchange_strong(none, static_cast<std::uint8_t>(reason),
                                        std::memory_order_seq_cst);
-  if (IoBridge* io = io_.load(std::memory_order_seq_cst)) {
-    io->cancel();
-  }
   if (OwnStop* own = own_stop_.load(std::memory_order_seq_cst)) {
     own->source.request_stop();
+  }
+  // seq_cst: pairs with io_bridge() and enter_sleep() publishing, so either
+  // they see the reason or this sees what they published.
+  auto wait = wait_.load(std::memory_order_seq_cst);
+  if (wait == 0) {
+    return;
+  }
+  if ((wait & kSleeping) == 0) {
+    // The bridge lives as long as the context, even while a sleep keeps it
+    // aside; cancelling it with nothing armed is a no-op.
+    reinterpret_cast<IoBridge*>(wait)->cancel();
+    return;
+  }
+  while ((wait & kSleeping) != 0 && (wait & kCancelling) == 0) {
+    // acquire: the node's fields, written before enter_sleep, are visible.
+    if (wait_.compare_exchange_weak(wait, wait | kCancelling, std::memory_order_acquire)) {
+      cancel_sleep(*reinterpret_cast<SleepNode*>(wait & ~(kSleeping | kCancelling)));
+      // release: pairs with leave_sleep's acquire.
+      wait_.store(wait, std::memory_order_release);
+      return;
+    }
+  }
+  // kCancelling already set: another request_stop is cancelling this sleep.
+}
+
+std::uintptr_t TaskContext::enter_sleep(SleepNode* node) noexcept {
+  // No kCancelling can be set on a bridge (or 0), so an exchange is exact.
+  return wait_.exchange(reinterpret_cast<std::uintptr_t>(node) | kSleeping,
+                        std::memory_order_seq_cst);
+}
+
+void TaskContext::leave_sleep(SleepNode* node, std::uintptr_t kept) noexcept {
+  const auto published = reinterpret_cast<std::uintptr_t>(node) | kSleeping;
+  for (int spins = 0;; ++spins) {
+    auto expected = published;
+    // acquire: pairs with request_stop's unlocking store.
+    if (wait_.compare_exchange_weak(expected, kept, std::memory_order_acq_rel)) {
+      return;
+    }
+    if (spins > 64) {
+      std::this_thread::yield();  // a canceller holds kCancelling for a few instructions
+    }
   }
 }
 
@@ -49,12 +91,14 @@ errc TaskContext::stop_error() const noexcept {
 }
 
 IoBridge& TaskContext::io_bridge() {
-  IoBridge* io = io_.load(std::memory_order_acquire);
-  if (io == nullptr) {
-    io = new IoBridge;
-    io_.store(io, std::memory_order_seq_cst);
+  // Never called while the task sleeps, so wait_ holds the bridge or 0.
+  auto wait = wait_.load(std::memory_order_acquire);
+  if (wait == 0) {
+    auto* io = new IoBridge;
+    wait_.store(reinterpret_cast<std::uintptr_t>(io), std::memory_order_seq_cst);
+    return *io;
   }
-  return *io;
+  return *reinterpret_cast<IoBridge*>(wait);
 }
 
 std::stop_token TaskContext::stop_token() {

@@ -14,4 +14,5 @@
 #include "sluice/scope.hpp"
 #include "sluice/signal.hpp"
 #include "sluice/task.hpp"
+#include "sluice/time.hpp"
 #include "sluice/use_task.hpp"

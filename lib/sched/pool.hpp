@@ -87,6 +87,11 @@ class Pool {
   [[nodiscard]] std::size_t queued() const noexcept;
   [[nodiscard]] Counters counters() const noexcept;
 
+  /// An opaque pointer for the layer that owns the pool (the runtime's
+  /// core). Set before anything is scheduled; read by tasks.
+  void set_owner(void* owner) noexcept { owner_ = owner; }
+  [[nodiscard]] void* owner() const noexcept { return owner_; }
+
  private:
   using Queue = LimitedAccessQueue<TaskNode*>;
   struct Worker;
@@ -109,6 +114,7 @@ class Pool {
   static thread_local Pool* tls_pool_;
 
   const bool work_stealing_;
+  void* owner_ = nullptr;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<Queue::Stealer> stealers_;  // immutable after construction
   Injector injector_;

@@ -12,6 +12,7 @@ class Pool;
 class ScopeState;
 class IoBridge;
 struct OwnStop;
+struct SleepNode;
 
 /// What every task in one spawned tree shares, owned by its root (a
 /// JoinState, or a block_on waiter); nested tasks inherit a pointer to it
@@ -49,13 +50,28 @@ class TaskContext {
   /// A std::stop_token that fires on any stop of this task (made on first use).
   std::stop_token stop_token();
 
+  /// The sleep the task is entering (published before the node is in a
+  /// wheel), and taken back once it resumes; request_stop cancels it in
+  /// between. enter_sleep returns what the sleep keeps aside meanwhile, to
+  /// give back to leave_sleep.
+  std::uintptr_t enter_sleep(SleepNode* node) noexcept;
+  void leave_sleep(SleepNode* node, std::uintptr_t kept) noexcept;
+
  protected:
   ~TaskContext();
 
  private:
   ScopeState* scope_;  // null for block_on roots
-  // Written once by the task (first use_task operation); read by request_stop.
-  std::atomic<IoBridge*> io_{nullptr};
+  // What a stop reaches the task's wait through: 0 (nothing yet); its
+  // IoBridge (made by the first use_task operation, freed with the context);
+  // or, while the task sleeps, its SleepNode | kSleeping, with the bridge
+  // kept aside by the sleep (a task waits for one thing at a time, so one
+  // word serves both). Written by the task; bit kCancelling is set by
+  // request_stop while it cancels a sleep, which keeps the task from leaving
+  // the sleep, and freeing the node, meanwhile.
+  static constexpr std::uintptr_t kCancelling = 1;
+  static constexpr std::uintptr_t kSleeping = 2;
+  std::atomic<std::uintptr_t> wait_{0};
   // Written once by the task (first stop_token()); read by request_stop.
   std::atomic<OwnStop*> own_stop_{nullptr};
   // Written once (CAS) by whoever stops the task first; read by the task.
