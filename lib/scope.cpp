@@ -14,6 +14,11 @@ const ScopeOptions& Scope::validate(const ScopeOptions& options) {
   if (options.max_pending && *options.max_pending == 0) {
     throw std::invalid_argument("sluice::ScopeOptions::max_pending must be at least 1");
   }
+  if (options.max_pending && *options.max_pending > detail::ScopeState::kMaxBound) {
+    throw std::invalid_argument(
+        "sluice::ScopeOptions::max_pending must be at most 8,388,607 (leave it empty for no "
+        "bound)");
+  }
   if (options.task_timeout && *options.task_timeout <= std::chrono::nanoseconds::zero()) {
     throw std::invalid_argument("sluice::ScopeOptions::task_timeout must be > 0");
   }
@@ -110,6 +115,12 @@ void Scope::report_detached_failure(const std::exception_ptr& e) noexcept {
     detail::log().warn("a detached task failed: {}", ex.what());
   } catch (...) {
     detail::log().warn("a detached task failed with a non-standard exception");
+  }
+}
+
+void Scope::give_back_slot() noexcept {
+  if (detail::PromiseBase* joiner = state_.abandon()) {
+    joiner->schedule();
   }
 }
 

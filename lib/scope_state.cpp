@@ -7,18 +7,21 @@ namespace sluice::detail {
 ScopeState::ScopeState(RuntimeCore& core, ScopeState* parent,
                        std::optional<std::size_t> max_pending,
                        std::optional<std::chrono::nanoseconds> task_timeout)
-    : core_(&core), task_timeout_(task_timeout) {
+    : core_(&core),
+      task_timeout_(task_timeout),
+      bounded_(max_pending.has_value()),
+      limit_(max_pending.value_or(0)),
+      own_unit_(max_pending ? kOne + kHeldOne : kOne) {
   if (!task_timeout_) {
     task_timeout_ = parent != nullptr ? parent->task_timeout_ : core.task_timeout;
   }
-  if (max_pending) {
-    own_admission_.emplace(*max_pending);
-    levels_.push_back(&*own_admission_);
-  }
   if (parent != nullptr) {
-    levels_.insert(levels_.end(), parent->levels_.begin(), parent->levels_.end());
+    if (parent->bounded_) {
+      outer_.push_back(Outer{.scope = parent});
+    }
+    outer_.insert(outer_.end(), parent->outer_.begin(), parent->outer_.end());
   } else if (core.admission) {
-    levels_.push_back(&*core.admission);
+    outer_.push_back(Outer{.admission = &*core.admission});
   }
   // Linked last: the callbacks run at once if the parent already stopped.
   const auto parent_stop = parent != nullptr ? parent->stop_token() : core.stopping.get_token();
@@ -35,8 +38,8 @@ ScopeState::~ScopeState() {
 }
 
 std::optional<std::size_t> ScopeState::max_pending() const noexcept {
-  if (own_admission_) {
-    return own_admission_->limit();
+  if (bounded_) {
+    return static_cast<std::size_t>(limit_);
   }
   return std::nullopt;
 }
@@ -45,10 +48,13 @@ errc ScopeState::try_admit() noexcept {
   if (closed()) {
     return errc::shutting_down;
   }
-  for (std::size_t i = 0; i < levels_.size(); ++i) {
-    if (!levels_[i]->try_acquire()) {
-      release_levels(i);
-      return levels_[i]->closed() ? errc::shutting_down : errc::rejected;
+  if (!try_take(own_unit_)) {
+    return errc::rejected;
+  }
+  for (std::size_t i = 0; i < outer_.size(); ++i) {
+    if (!outer_[i].try_take()) {
+      release_levels(i + 1);
+      return outer_[i].closed() ? errc::shutting_down : errc::rejected;
     }
   }
   return errc{};
@@ -63,8 +69,10 @@ bool ScopeState::admit_or_wait(SpawnWaiter& w) noexcept {
     release_levels(w.level);
     return false;
   }
-  for (; w.level < levels_.size(); ++w.level) {
-    if (levels_[w.level]->acquire_or_wait(&w)) {
+  for (; w.level <= outer_.size(); ++w.level) {
+    const bool waits =
+        w.level == 0 ? take_or_wait(w, own_unit_) : outer_[w.level - 1].take_or_wait(w);
+    if (waits) {
       return true;  // on_level_ready continues from this level
     }
     if (w.error != errc{}) {
@@ -93,12 +101,85 @@ void ScopeState::on_level_ready(AdmissionWaiter* base) noexcept {
 }
 
 void ScopeState::release_levels(std::size_t count) noexcept {
-  for (std::size_t i = 0; i < count; ++i) {
-    levels_[i]->release();
+  for (std::size_t i = 1; i < count; ++i) {
+    outer_[i - 1].release();
+  }
+  if (count > 0) {
+    if (PromiseBase* joiner = give_back(own_unit_)) {
+      joiner->schedule();
+    }
   }
 }
 
-void ScopeState::release_admission() noexcept { release_levels(levels_.size()); }
+bool ScopeState::take_or_wait(SpawnWaiter& w, std::uint64_t unit) noexcept {
+  if (!bounded_) {
+    try_take(unit);  // never full
+    return false;
+  }
+  std::lock_guard lock(mutex_);
+  if (refusing_) {
+    w.error = errc::shutting_down;
+    return false;
+  }
+  if (head_ == nullptr && try_take(unit)) {
+    return false;  // got a slot without waiting
+  }
+  w.next = nullptr;
+  if (tail_ != nullptr) {
+    tail_->next = &w;
+  } else {
+    head_ = &w;
+    // relaxed: ordered with every give-back by the word's modification order.
+    state_.fetch_or(kWaiters, std::memory_order_relaxed);
+  }
+  tail_ = &w;
+  waiting_.fetch_add(1, std::memory_order_relaxed);
+  if (head_ != &w) {
+    return true;
+  }
+  // Alone in the queue: a give-back that came before kWaiters freed a slot
+  // that no one will hand over. Take it now if so (kWaiters stays set
+  // meanwhile, so no newcomer overtakes).
+  auto s = state_.load(std::memory_order_relaxed);
+  while (held_of(s) < limit_) {
+    if (state_.compare_exchange_weak(s, (s + unit) & ~kWaiters, std::memory_order_relaxed)) {
+      head_ = tail_ = nullptr;
+      waiting_.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+  }
+  return true;
+}
+
+PromiseBase* ScopeState::hand_over(std::uint64_t unit) noexcept {
+  SpawnWaiter* w = nullptr;
+  PromiseBase* joiner = nullptr;
+  {
+    std::unique_lock lock(mutex_);
+    w = static_cast<SpawnWaiter*>(head_);
+    if (w == nullptr) {
+      // The queue emptied (close()) after kWaiters was seen: it is clear now.
+      lock.unlock();
+      return give_back(unit);
+    }
+    head_ = w->next;
+    std::uint64_t clear = 0;
+    if (head_ == nullptr) {
+      tail_ = nullptr;
+      clear = kWaiters;
+    }
+    waiting_.fetch_sub(1, std::memory_order_relaxed);
+    // The slot changes hands: ours leaves and theirs enters, in one RMW
+    // (modular arithmetic: the result is never negative). acq_rel: as in
+    // give_back, when pending drops (a nested scope's producer takes over).
+    const auto prev = state_.fetch_add(unit_of(*w) - unit - clear, std::memory_order_acq_rel);
+    if (unit_of(*w) < kOne && emptied(prev, unit)) {
+      joiner = take_joiner();
+    }
+  }
+  w->on_ready(w);  // its slot keeps this scope alive
+  return joiner;
+}
 
 void ScopeState::wait_idle() const noexcept {
   while (!idle()) {
@@ -108,8 +189,28 @@ void ScopeState::wait_idle() const noexcept {
 
 void ScopeState::close() noexcept {
   closing_.request_stop();
-  if (own_admission_) {
-    own_admission_->close(errc::shutting_down);
+  if (!bounded_) {
+    return;
+  }
+  AdmissionWaiter* list = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    if (refusing_) {
+      return;
+    }
+    refusing_ = true;
+    list = head_;
+    head_ = tail_ = nullptr;
+    waiting_.store(0, std::memory_order_relaxed);
+    if (list != nullptr) {
+      state_.fetch_and(~kWaiters, std::memory_order_relaxed);
+    }
+  }
+  while (list != nullptr) {
+    AdmissionWaiter* next = list->next;  // before on_ready: it may free the waiter
+    list->error = errc::shutting_down;
+    list->on_ready(list);
+    list = next;
   }
 }
 

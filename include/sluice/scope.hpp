@@ -217,6 +217,23 @@ class Scope {
     detail::SpawnWaiter waiter_;
   };
 
+  // An admitted slot, given back on scope exit unless released to start().
+  class HeldSlot {
+   public:
+    explicit HeldSlot(Scope& scope) noexcept : scope_(&scope) {}
+    HeldSlot(const HeldSlot&) = delete;
+    HeldSlot& operator=(const HeldSlot&) = delete;
+    ~HeldSlot() {
+      if (scope_ != nullptr) {
+        scope_->give_back_slot();
+      }
+    }
+    void release() noexcept { scope_ = nullptr; }
+
+   private:
+    Scope* scope_;
+  };
+
   template <class Item, class U, class Fn, class Deliver>
   struct Pump;
 
@@ -234,6 +251,8 @@ class Scope {
   static void count(detail::Pool* pool, errc outcome) noexcept;
   static void report_detached_failure(const std::exception_ptr& e) noexcept;
   static void check_task(bool valid);
+  /// Returns an admitted slot that started no task.
+  void give_back_slot() noexcept;
   static const ScopeOptions& validate(const ScopeOptions& options);
 
   Runtime* runtime_;
@@ -241,28 +260,31 @@ class Scope {
   detail::ScopeState state_;
 };
 
+// Called holding an admitted slot (try_admit / admit_or_wait): the task
+// takes it over, or, if starting fails, it is given back.
 template <class T>
 detail::JoinState<T>* Scope::start(Task<T> task, std::uint32_t refs) {
-  check_task(task.valid());
-  auto* js = new detail::JoinState<T>(state_.pool(), &state_, refs);
-  if (const auto timeout = state_.task_timeout()) {
-    // Before the task counts as pending: this may throw (allocation), and
-    // then nothing was started.
-    try {
+  detail::JoinState<T>* js = nullptr;
+  try {
+    check_task(task.valid());
+    js = new detail::JoinState<T>(state_.pool(), &state_, refs);
+    if (const auto timeout = state_.task_timeout()) {
       detail::add_task_deadline(state_.core(), *js, *timeout);
-    } catch (...) {
+    }
+  } catch (...) {
+    if (js != nullptr) {
       for (std::uint32_t i = 0; i < refs; ++i) {
         js->release();
       }
-      throw;
     }
+    give_back_slot();
+    throw;
   }
   auto handle = task.release();
   auto& promise = handle.promise();
   promise.ctx_ = js;
   promise.on_final_ = &Scope::finish<T>;
   promise.node_.run = &Scope::start_root<T>;
-  state_.add_child();
   detail::count_event(*state_.pool(), detail::Event::spawned);
   promise.schedule();
   return js;

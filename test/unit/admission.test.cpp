@@ -259,3 +259,49 @@ TEST_CASE("a task spawning into its own full scope waits, without blocking the p
   rt.block_on(scope.join());
   CHECK(scope.pending() == 0);
 }
+
+TEST_CASE("a finishing child hands its slot to a nested scope's waiting producer", "[admission]") {
+  // The outer bound is 1. Its child holds the slot; a producer spawning into
+  // a nested scope waits at the outer level. When the child finishes, the
+  // slot passes straight to that producer (a newcomer cannot take it), and
+  // the outer scope's join completes although the nested child still holds
+  // the slot: join waits for the scope's own children only.
+  sluice::Runtime rt(workers(2));
+  Scope outer(rt, ScopeOptions{.max_pending = 1});
+  Scope inner(outer);
+  std::atomic<bool> first_open{false};
+  std::atomic<bool> second_open{false};
+  auto hold = [](std::atomic<bool>& o) -> Task<void> {
+    while (!o.load()) {
+      co_await sluice::yield();
+    }
+  };
+  auto first = outer.spawn_with_handle(hold(first_open));
+  Scope producers(rt);
+  std::atomic<bool> spawned{false};
+  producers.spawn_detached([](Scope& s, Task<void> t, std::atomic<bool>& done) -> Task<void> {
+    (void)co_await s.spawn(std::move(t));
+    done.store(true);
+  }(inner, hold(second_open), spawned));
+  REQUIRE(sluice::test::eventually([&] { return outer.waiting() == 1; }));
+  auto refused = outer.spawn_with_handle(twice(1));  // full, and someone waits
+  CHECK(refused.done());
+  first_open.store(true);
+  REQUIRE(sluice::test::eventually([&] { return spawned.load(); }));
+  CHECK(outer.waiting() == 0);
+  rt.block_on(outer.join());  // the nested child still runs
+  CHECK(outer.pending() == 0);
+  CHECK(inner.pending() == 1);
+  auto late = outer.spawn_with_handle(twice(2));  // the nested child holds the slot
+  CHECK(late.done());
+  second_open.store(true);
+  rt.block_on(inner.join());
+  rt.block_on(producers.join());
+  auto after = outer.spawn_with_handle(twice(3));
+  auto get = [&]() -> Task<std::uint64_t> { co_return co_await after; };
+  CHECK(rt.block_on(get()) == 6);
+  rt.block_on(outer.join());
+  const auto m = rt.metrics();
+  CHECK(m.rejected == 2);
+  CHECK(m.spawned == m.completed + m.failed + m.cancelled + m.timed_out + m.rejected);
+}

@@ -22,6 +22,10 @@ TEST_CASE("invalid configurations are refused with a clear error", "[bad_input]"
   sluice::Runtime rt(sluice::Config{.threads = 2});
   CHECK_THROWS_AS(Scope(rt, ScopeOptions{.max_pending = 0}), std::invalid_argument);
   CHECK_THROWS_AS(Scope(rt, ScopeOptions{.task_timeout = 0ns}), std::invalid_argument);
+  CHECK_THROWS_WITH(Scope(rt, ScopeOptions{.max_pending = std::size_t{1} << 40}),
+                    Catch::Contains("at most"));
+  Scope largest(rt, ScopeOptions{.max_pending = sluice::detail::ScopeState::kMaxBound});
+  CHECK(largest.max_pending() == sluice::detail::ScopeState::kMaxBound);
 }
 
 TEST_CASE("an absurd thread count is capped", "[bad_input]") {
@@ -35,6 +39,15 @@ TEST_CASE("empty tasks and handles are refused", "[bad_input]") {
   sluice::Runtime rt(sluice::Config{.threads = 2});
   Scope scope(rt);
   CHECK_THROWS_AS(scope.spawn_with_handle(Task<int>()), std::invalid_argument);
+  // A refused start gives its admission slot back.
+  Scope one_slot(rt, ScopeOptions{.max_pending = 1});
+  CHECK_THROWS_AS(one_slot.spawn_with_handle(Task<int>()), std::invalid_argument);
+  CHECK_THROWS_AS(one_slot.spawn_detached(Task<int>()), std::invalid_argument);
+  CHECK(one_slot.pending() == 0);
+  auto fits = one_slot.spawn_with_handle(one());
+  auto awaits_fits = [&]() -> Task<int> { co_return co_await fits; };
+  CHECK(rt.block_on(awaits_fits()) == 1);
+  rt.block_on(one_slot.join());
   CHECK_THROWS_AS(rt.block_on(Task<int>()), std::invalid_argument);
   sluice::JoinHandle<int> empty;
   auto awaits = [&]() -> Task<int> { co_return co_await empty; };

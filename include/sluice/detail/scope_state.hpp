@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -19,31 +20,54 @@ class ScopeState;
 /// A producer suspended in `co_await scope.spawn(t)` until every admission
 /// level has a slot for it. Lives in the producer's frame.
 struct SpawnWaiter : AdmissionWaiter {
-  ScopeState* scope = nullptr;
+  ScopeState* scope = nullptr;  // the scope it spawns into
   PromiseBase* producer = nullptr;
-  std::size_t level = 0;  // index of the level being waited on
+  std::size_t level = 0;  // being waited on: 0 its scope's own, i > 0 outer level i - 1
 };
 
 /// A scope's bookkeeping: admission, pending children, joiner, stop.
 ///
-/// Admission levels, innermost first: this scope's max_pending, each bounded
-/// ancestor's, the runtime's. A spawn takes a slot at every level or at none;
-/// a finished child gives them back.
+/// Admission levels, innermost first: this scope's own max_pending, each
+/// bounded ancestor's, the runtime's (Config::max_pending). A spawn takes a
+/// slot at every level or at none, before its task starts; a finished child
+/// (or a slot given back unused) returns them, outer levels first.
 ///
-/// state_ = pending * kOne | finishing * kFinishing | kJoining.
-/// A joiner stores itself in joiner_, then sets kJoining; if pending was
-/// already 0 it takes the bit back and does not suspend. The child that
+/// The scope's own level lives in the same atomic word as its pending count:
+///
+///   state_ = pending * kOne | held * kHeldOne | kWaiters | kJoining
+///
+/// `pending` counts the slots of this scope's own children (admitted, and
+/// not finished), `held` every slot of its bound (its children's and those
+/// of nested scopes' children), so pending <= held <= max_pending. A child
+/// takes (kOne + kHeldOne) in one CAS and gives both back in one, so pending
+/// never exceeds the bound, not even briefly. An unbounded scope counts
+/// pending only (fetch_add / fetch_sub).
+///
+/// Waiting producers queue FIFO under mutex_; kWaiters is set while the
+/// queue is not empty (under mutex_). Taking fails while kWaiters is set (no
+/// overtaking), and giving back with kWaiters set hands the slot to the
+/// oldest waiter under mutex_ instead (the counts change by the difference
+/// of the two units in one RMW). No lost wake-up: a queueing producer sets
+/// kWaiters and then retries; every change is an RMW of the one word, so a
+/// give-back either comes before the flag (the retry sees the free slot) or
+/// sees it (and hands over).
+///
+/// Joining: a joiner stores itself in joiner_, then sets kJoining; if pending
+/// was already 0 it takes the bit back and does not suspend. The child that
 /// brings pending to 0 while kJoining is set takes the bit (a CAS that only
 /// succeeds while pending is 0) and resumes the joiner. Exactly one of them
 /// clears the bit, so the joiner is resumed once; a spawn racing with that
 /// (pending 0 -> 1) makes the CAS fail and defers the wake to that child.
 ///
-/// In a bounded scope a finishing child leaves `pending` before it gives its
-/// admission slots back (so pending never exceeds max_pending, even
-/// briefly), and is counted in `finishing` meanwhile: the scope is not
-/// destroyed until finishing is 0 (wait_idle).
+/// Lifetime: the scope may be destroyed once the word is 0 (idle()), so a
+/// give-back touches nothing of the scope after its RMW, except to take the
+/// joiner (the joiner, suspended, keeps its owner from destroying it) and,
+/// on a hand-over, the mutex (the waiter's slot keeps the word non-zero).
 class ScopeState {
  public:
+  /// The largest max_pending a scope can count (23 bits of the word).
+  static constexpr std::size_t kMaxBound = (std::size_t{1} << 23) - 1;
+
   ScopeState(RuntimeCore& core, ScopeState* parent, std::optional<std::size_t> max_pending,
              std::optional<std::chrono::nanoseconds> task_timeout);
   ScopeState(const ScopeState&) = delete;
@@ -58,10 +82,11 @@ class ScopeState {
   [[nodiscard]] std::optional<std::size_t> max_pending() const noexcept;
   /// Producers queued for a slot of this scope's own bound.
   [[nodiscard]] std::size_t waiting() const noexcept {
-    return own_admission_ ? own_admission_->waiting() : 0;
+    return waiting_.load(std::memory_order_relaxed);
   }
 
-  /// Takes a slot at every level without waiting: errc{} on success,
+  /// Takes a slot at every level without waiting: errc{} on success (the
+  /// caller then holds a slot: it starts a child with it or abandon()s it),
   /// rejected when a level is full, shutting_down after stop or shutdown.
   errc try_admit() noexcept;
 
@@ -69,33 +94,19 @@ class ScopeState {
   /// producer must suspend until w->on_ready; false: done (see w->error).
   bool admit_or_wait(SpawnWaiter& w) noexcept;
 
-  /// Gives back one slot at every level (a child finished).
-  void release_admission() noexcept;
-
-  /// Counts a new child. Thread safety: any thread.
-  void add_child() noexcept {
-    // relaxed: the child's start is published by the scheduler's queue.
-    state_.fetch_add(kOne, std::memory_order_relaxed);
-  }
-
-  /// Counts a finished child and gives back its admission slots; returns
-  /// the joiner to resume, if this was the last child and someone joins.
-  /// The scope is not touched after it returns.
+  /// Gives back the slots of an admitted spawn that started nothing, or of a
+  /// finished child. Returns the joiner to resume, if this left no child
+  /// pending and someone joins. The scope is not touched after it returns.
   PromiseBase* finish_child() noexcept {
-    if (levels_.empty()) {
-      // acq_rel: the child's results happen-before the joiner's resumption.
-      const auto prev = state_.fetch_sub(kOne, std::memory_order_acq_rel);
-      return last_with_joiner(prev) ? take_joiner() : nullptr;
+    for (const Outer& o : outer_) {  // first: this scope stays alive meanwhile
+      o.release();
     }
-    const auto prev = state_.fetch_sub(kOne - kFinishing, std::memory_order_acq_rel);
-    PromiseBase* joiner = last_with_joiner(prev) ? take_joiner() : nullptr;
-    release_admission();
-    // release: the destructor's acquire in wait_idle sees us done with it.
-    state_.fetch_sub(kFinishing, std::memory_order_release);
-    return joiner;
+    return give_back(own_unit_);
   }
+  PromiseBase* abandon() noexcept { return finish_child(); }
 
-  /// Waits (briefly: one release_admission) for children still finishing.
+  /// Waits for the word to clear: children giving back slots, nested
+  /// scopes' children holding slots of this bound.
   void wait_idle() const noexcept;
 
   /// Registers `joiner`; false if no child is pending (do not suspend).
@@ -103,7 +114,7 @@ class ScopeState {
     joiner_ = joiner;
     // acq_rel: publishes joiner_ to the last child; acquires its results.
     const auto prev = state_.fetch_or(kJoining, std::memory_order_acq_rel);
-    if (prev / kOne != 0) {
+    if (pending_of(prev) != 0) {
       return true;
     }
     // Nothing pending: withdraw, unless a child spawned and finished in
@@ -112,7 +123,7 @@ class ScopeState {
   }
 
   [[nodiscard]] std::uint64_t pending() const noexcept {
-    return state_.load(std::memory_order_acquire) / kOne;
+    return pending_of(state_.load(std::memory_order_acquire));
   }
   [[nodiscard]] bool idle() const noexcept {
     return (state_.load(std::memory_order_acquire) & ~kJoining) == 0;
@@ -129,17 +140,96 @@ class ScopeState {
 
  private:
   static constexpr std::uint64_t kJoining = 1;
-  static constexpr std::uint64_t kFinishing = 2;  // 16 bits: at most one per worker
-  static constexpr std::uint64_t kOne = std::uint64_t{1} << 17;
+  static constexpr std::uint64_t kWaiters = 2;
+  static constexpr std::uint64_t kHeldOne = 4;           // 23 bits
+  static constexpr std::uint64_t kOne = kHeldOne << 23;  // 39 bits
+  static constexpr std::uint64_t kHeldMask = kOne - kHeldOne;
 
-  static bool last_with_joiner(std::uint64_t prev) noexcept {
-    return prev / kOne == 1 && (prev & kJoining) != 0;
+  static std::uint64_t pending_of(std::uint64_t s) noexcept { return s / kOne; }
+  static std::uint64_t held_of(std::uint64_t s) noexcept { return (s & kHeldMask) / kHeldOne; }
+
+  /// An admission level outside this scope: a bounded ancestor (its `held`)
+  /// or the runtime's Admission.
+  struct Outer {
+    ScopeState* scope = nullptr;
+    Admission* admission = nullptr;
+    [[nodiscard]] bool try_take() const noexcept {
+      if (scope != nullptr) {
+        return !scope->closed() && scope->try_take(kHeldOne);
+      }
+      return admission->try_acquire();
+    }
+    [[nodiscard]] bool closed() const noexcept {
+      return scope != nullptr ? scope->closed() : admission->closed();
+    }
+    bool take_or_wait(SpawnWaiter& w) const noexcept {
+      return scope != nullptr ? scope->take_or_wait(w, kHeldOne) : admission->acquire_or_wait(&w);
+    }
+    void release() const noexcept {
+      if (scope != nullptr) {
+        // A nested child's slot: pending is not involved, so no joiner.
+        (void)scope->give_back(kHeldOne);
+      } else {
+        admission->release();
+      }
+    }
+  };
+
+  // Takes `unit` if the bound allows and no producer waits.
+  bool try_take(std::uint64_t unit) noexcept {
+    if (!bounded_) {
+      // relaxed: counting only; the child's start is published by the
+      // scheduler's queue.
+      state_.fetch_add(unit, std::memory_order_relaxed);
+      return true;
+    }
+    auto s = state_.load(std::memory_order_relaxed);
+    while ((s & kWaiters) == 0 && held_of(s) < limit_) {
+      // relaxed: as above; the word's modification order alone keeps the
+      // bound (every change is an RMW of it).
+      if (state_.compare_exchange_weak(s, s + unit, std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Returns `unit`, or hands it to the oldest waiter; returns the joiner to
+  // resume if pending reached 0 while one joins.
+  PromiseBase* give_back(std::uint64_t unit) noexcept {
+    std::uint64_t prev = 0;
+    if (!bounded_) {
+      // acq_rel: the child's results happen-before the joiner's resumption.
+      prev = state_.fetch_sub(unit, std::memory_order_acq_rel);
+    } else {
+      prev = state_.load(std::memory_order_relaxed);
+      do {
+        if ((prev & kWaiters) != 0) {
+          return hand_over(unit);
+        }
+        // acq_rel: as above.
+      } while (!state_.compare_exchange_weak(prev, prev - unit, std::memory_order_acq_rel,
+                                             std::memory_order_relaxed));
+    }
+    return emptied(prev, unit) ? take_joiner() : nullptr;
+  }
+
+  // Whether taking `unit` from `prev` brought pending to 0 with a joiner.
+  static bool emptied(std::uint64_t prev, std::uint64_t unit) noexcept {
+    return unit >= kOne && pending_of(prev) == 1 && (prev & kJoining) != 0;
+  }
+
+  // The slow paths, under mutex_ (lib/scope_state.cpp).
+  bool take_or_wait(SpawnWaiter& w, std::uint64_t unit) noexcept;
+  PromiseBase* hand_over(std::uint64_t unit) noexcept;
+  std::uint64_t unit_of(const SpawnWaiter& w) const noexcept {
+    return w.scope == this && w.level == 0 ? own_unit_ : kHeldOne;
   }
 
   // Clears kJoining if pending is 0; returns the joiner if this call did.
   PromiseBase* take_joiner() noexcept {
     auto s = state_.load(std::memory_order_acquire);
-    while (s / kOne == 0 && (s & kJoining) != 0) {
+    while (pending_of(s) == 0 && (s & kJoining) != 0) {
       if (state_.compare_exchange_weak(s, s & ~kJoining, std::memory_order_acq_rel,
                                        std::memory_order_acquire)) {
         return joiner_;
@@ -149,6 +239,7 @@ class ScopeState {
   }
 
   static void on_level_ready(AdmissionWaiter* w) noexcept;
+  // Gives back levels [0, count): outer ones first, then this scope's own.
   void release_levels(std::size_t count) noexcept;
 
   struct StopLink {
@@ -162,13 +253,22 @@ class ScopeState {
 
   RuntimeCore* core_;
   std::optional<std::chrono::nanoseconds> task_timeout_;
-  std::optional<Admission> own_admission_;
-  std::vector<Admission*> levels_;  // immutable after construction
+  const bool bounded_;
+  const std::uint64_t limit_;     // max_pending (bounded_ only)
+  const std::uint64_t own_unit_;  // what one own child takes of the word
+  std::vector<Outer> outer_;      // immutable after construction
   std::stop_source stop_;
   std::stop_source closing_;
-  // Written by spawners (add), children (finish) and the joiner; see above.
-  std::atomic<std::uint64_t> state_{0};
+  // Written by spawners, finishing children, the joiner and nested scopes'
+  // children (all RMWs); see above.
+  alignas(64) std::atomic<std::uint64_t> state_{0};
   PromiseBase* joiner_ = nullptr;  // written by the joiner before it sets kJoining
+  // Written under mutex_; read by waiting() as a hint.
+  std::atomic<std::size_t> waiting_{0};
+  std::mutex mutex_;
+  AdmissionWaiter* head_ = nullptr;  // FIFO of waiting producers, guarded by mutex_
+  AdmissionWaiter* tail_ = nullptr;  // guarded by mutex_
+  bool refusing_ = false;            // closed: guarded by mutex_
   std::optional<std::stop_callback<StopLink>> stop_link_;    // parent's (or runtime's) stop
   std::optional<std::stop_callback<CloseLink>> close_link_;  // parent's (or runtime's) closing
 };

@@ -138,13 +138,15 @@ Task<void> Scope::stream_process(R inputs, std::size_t max_concurrency, F fn, Si
       stopped = true;
       break;
     }
+    HeldSlot held(inner);  // given back if nothing starts: input ended, or pulling threw
     if (it == end) {
-      inner.state_.release_admission();
       break;
     }
     Item item = *it;
     ++it;
-    JoinHandle<void>(inner.start(pump.run(std::move(item), index++), 2));
+    auto task = pump.run(std::move(item), index++);
+    held.release();  // start() owns it from here
+    JoinHandle<void>(inner.start(std::move(task), 2));
   }
   co_await inner.join();
   caller_link.reset();
@@ -223,18 +225,20 @@ Scope::batch_process(R items, std::size_t batch_size, std::size_t max_concurrent
       stopped = true;
       break;
     }
+    HeldSlot held(inner);  // given back if nothing starts: input ended, or pulling threw
     std::vector<Item> batch;
     batch.reserve(batch_size);
     for (; batch.size() < batch_size && it != end; ++it) {
       batch.push_back(*it);
     }
     if (batch.empty()) {
-      inner.state_.release_admission();
-      break;
+      break;  // `held` gives the slot back
     }
     const auto first = index;
     index += batch.size();
-    JoinHandle<void>(inner.start(pump.run_batch(std::move(batch), first), 2));
+    auto task = pump.run_batch(std::move(batch), first);
+    held.release();  // start() owns it from here
+    JoinHandle<void>(inner.start(std::move(task), 2));
   }
   co_await inner.join();
   caller_link.reset();
