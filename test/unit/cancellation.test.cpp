@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "deadline.hpp"
+#include "outcome.hpp"
 #include "sleep.hpp"
 #include "sluice/sluice.hpp"
 
@@ -20,6 +21,7 @@ using namespace std::chrono_literals;
 using asio::ip::tcp;
 using sluice::Scope;
 using sluice::Task;
+using sluice::test::outcome;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -31,12 +33,6 @@ Task<int> sleep_on_timer(sluice::Runtime& rt, std::chrono::milliseconds d,
   waiting.store(true);
   co_await sluice::test::sleep_for(rt, d);
   co_return 1;
-}
-
-template <class T>
-Task<std::error_code> outcome(sluice::JoinHandle<T>& h) {
-  auto r = co_await h.result();
-  co_return r.error();
 }
 
 }  // namespace

@@ -39,6 +39,7 @@
 #include "io/blocking_pool.hpp"
 #include "io/io_uring_probe.hpp"
 #include "log.hpp"
+#include "outcome.hpp"
 #include "seccomp_no_io_uring.hpp"
 #include "sluice/sluice.hpp"
 
@@ -51,6 +52,7 @@ using sluice::test::expect_io_uring;
 using sluice::test::ForceBackend;
 using sluice::test::kernel_allows_io_uring;
 using sluice::test::name;
+using sluice::test::outcome;
 using sluice::test::pattern;
 using sluice::test::TempDir;
 using sluice::test::WithoutFileCapabilities;
@@ -320,12 +322,6 @@ Task<std::size_t> read_once(sluice::Runtime& rt, fs::path path, std::atomic<bool
   std::array<std::byte, 16> buf{};
   reading.store(true);
   co_return co_await f.read_some_at(0, buf);
-}
-
-template <class T>
-Task<std::error_code> outcome(sluice::JoinHandle<T>& h) {
-  auto r = co_await h.result();
-  co_return r.error();
 }
 
 // Occupies every blocking-pool thread until release() or the end of scope,

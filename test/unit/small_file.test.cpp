@@ -28,6 +28,7 @@
 #include "file_fixtures.hpp"
 #include "io/file_ring.hpp"
 #include "io/io_uring_probe.hpp"
+#include "outcome.hpp"
 #include "sluice/sluice.hpp"
 
 using namespace std::chrono_literals;
@@ -38,6 +39,7 @@ using sluice::test::expect_io_uring;
 using sluice::test::ForceBackend;
 using sluice::test::kernel_allows_io_uring;
 using sluice::test::name;
+using sluice::test::outcome;
 using sluice::test::pattern;
 using sluice::test::TempDir;
 using sluice::test::WithoutFileCapabilities;
@@ -277,12 +279,6 @@ class Pty {
 Task<std::size_t> read_follower(sluice::Runtime& rt, fs::path path) {
   std::array<std::byte, 256> buf{};
   co_return co_await sluice::read_whole_file(rt, std::move(path), buf);
-}
-
-template <class T>
-Task<std::error_code> outcome(sluice::JoinHandle<T>& h) {
-  auto r = co_await h.result();
-  co_return r.error();
 }
 
 }  // namespace

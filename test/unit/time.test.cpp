@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "outcome.hpp"
 #include "sched/pool.hpp"
 #include "sluice/sluice.hpp"
 
@@ -12,6 +13,7 @@ using namespace std::chrono_literals;
 using sluice::Scope;
 using sluice::ScopeOptions;
 using sluice::Task;
+using sluice::test::outcome;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -29,12 +31,6 @@ Task<Slept> timed_sleep(Clock::duration d) {
 }
 
 Task<void> sleep_10s() { co_await sluice::sleep_for(10s); }
-
-template <class T>
-Task<std::error_code> outcome(sluice::JoinHandle<T>& h) {
-  auto r = co_await h.result();
-  co_return r.error();
-}
 
 }  // namespace
 

@@ -5,6 +5,7 @@
 
 #include "deadline.hpp"
 #include "deadlines.hpp"
+#include "outcome.hpp"
 #include "sleep.hpp"
 #include "sluice/sluice.hpp"
 
@@ -12,6 +13,7 @@ using namespace std::chrono_literals;
 using sluice::Scope;
 using sluice::ScopeOptions;
 using sluice::Task;
+using sluice::test::outcome;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -20,12 +22,6 @@ namespace {
 Task<int> sleep_for(sluice::Runtime& rt, std::chrono::milliseconds d) {
   co_await sluice::test::sleep_for(rt, d);
   co_return static_cast<int>(d.count());
-}
-
-template <class T>
-Task<std::error_code> outcome(sluice::JoinHandle<T>& h) {
-  auto r = co_await h.result();
-  co_return r.error();
 }
 
 }  // namespace
