@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <asio/signal_set.hpp>
-#include <asio/steady_timer.hpp>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -75,14 +74,11 @@ bool retryable(const Response& r) {
          r.status >= 500;
 }
 
-sluice::Task<void> backoff(sluice::Runtime& rt, int attempt) {
-  asio::steady_timer timer(rt.io_context());
-  timer.expires_after(std::chrono::milliseconds(100) * (1 << std::min(attempt, 6)));
-  co_await timer.async_wait(sluice::use_task);
+sluice::Task<void> backoff(int attempt) {
+  co_await sluice::sleep_for(std::chrono::milliseconds(100) * (1 << std::min(attempt, 6)));
 }
 
-sluice::Task<Outcome> fetch_one(sluice::Runtime& rt, HttpClient& client, const Options& opt,
-                                std::string url) {
+sluice::Task<Outcome> fetch_one(HttpClient& client, const Options& opt, std::string url) {
   Outcome out{std::move(url), {}, 0};
   for (int attempt = 0;; ++attempt) {
     out.response = co_await client.get(out.url, opt.timeout);
@@ -90,21 +86,19 @@ sluice::Task<Outcome> fetch_one(sluice::Runtime& rt, HttpClient& client, const O
     if (attempt >= opt.retries || !retryable(out.response)) {
       co_return out;
     }
-    co_await backoff(rt, attempt);
+    co_await backoff(attempt);
   }
 }
 
 // Waits for a signal; then stops pulling, and after the grace cancels. When
 // the run ends first, its cancellation is the normal end of this task.
-sluice::Task<void> on_signal(sluice::Runtime& rt, asio::signal_set& signals,
-                             std::atomic<bool>& stop_pulling, std::atomic<int>& got,
-                             sluice::Scope& fetching, std::chrono::milliseconds grace) {
+sluice::Task<void> on_signal(asio::signal_set& signals, std::atomic<bool>& stop_pulling,
+                             std::atomic<int>& got, sluice::Scope& fetching,
+                             std::chrono::milliseconds grace) {
   try {
     got = co_await signals.async_wait(sluice::use_task);
     stop_pulling.store(true, std::memory_order_release);
-    asio::steady_timer timer(rt.io_context());
-    timer.expires_after(grace);
-    co_await timer.async_wait(sluice::use_task);
+    co_await sluice::sleep_for(grace);
     fetching.request_stop();
   } catch (const sluice::cancelled_error&) {
   }
@@ -117,10 +111,10 @@ sluice::Task<void> run(sluice::Runtime& rt, const Options& opt, std::istream& in
   sluice::Scope control(rt);
   std::atomic<bool> stop_pulling{false};
   auto watcher =
-      control.spawn_with_handle(on_signal(rt, signals, stop_pulling, got, fetching, opt.grace));
+      control.spawn_with_handle(on_signal(signals, stop_pulling, got, fetching, opt.grace));
   co_await fetching.stream_process(
       StoppableLines(input, stop_pulling, output.pulled()), opt.concurrency,
-      [&](std::string url) { return fetch_one(rt, client, opt, std::move(url)); },
+      [&](std::string url) { return fetch_one(client, opt, std::move(url)); },
       [&](std::size_t index, sluice::Result<Outcome> r) { output.write(index, r); });
   watcher.cancel();
   co_await control.join();

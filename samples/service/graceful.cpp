@@ -8,7 +8,6 @@
 // Prints "ready" once its work is running, then a summary after shutdown;
 // exits 0 after a shutdown (clean or not), 2 on bad arguments.
 #include <asio/signal_set.hpp>
-#include <asio/steady_timer.hpp>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -20,11 +19,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-sluice::Task<void> tick(sluice::Runtime& rt, std::chrono::milliseconds period, int rounds) {
-  asio::steady_timer timer(rt.io_context());
+sluice::Task<void> tick(std::chrono::milliseconds period, int rounds) {
   for (int i = 0; i < rounds; ++i) {
-    timer.expires_after(period);
-    co_await timer.async_wait(sluice::use_task);
+    co_await sluice::sleep_for(period);
   }
 }
 
@@ -32,10 +29,10 @@ sluice::Task<int> serve(sluice::Runtime& rt, asio::signal_set& signals,
                         std::chrono::milliseconds deadline, int stuck) {
   sluice::Scope work(rt, sluice::ScopeOptions{.max_pending = 1000, .name = "work"});
   for (int i = 0; i < 100; ++i) {
-    work.spawn_detached(tick(rt, 5ms, 10));  // finishes in ~50 ms
+    work.spawn_detached(tick(5ms, 10));  // finishes in ~50 ms
   }
   for (int i = 0; i < stuck; ++i) {
-    work.spawn_detached(tick(rt, 1h, 1));  // only a stop ends these
+    work.spawn_detached(tick(1h, 1));  // only a stop ends these
   }
   std::printf("ready\n");
   std::fflush(stdout);
