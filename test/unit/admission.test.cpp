@@ -305,3 +305,66 @@ TEST_CASE("a finishing child hands its slot to a nested scope's waiting producer
   CHECK(m.rejected == 2);
   CHECK(m.spawned == m.completed + m.failed + m.cancelled + m.timed_out + m.rejected);
 }
+
+// Producers of the outer scope and of two nested ones (one bounded) compete
+// for the outer bound: slots pass between own and nested children, and no
+// bound is ever exceeded by running tasks.
+TEST_CASE("nested and own producers share a parent's bound under load", "[admission][stress]") {
+  sluice::Runtime rt(workers(2));
+  constexpr int kPerProducer = 20'000;
+  constexpr std::size_t kOuterBound = 8;
+  constexpr std::size_t kInnerBound = 3;
+  Scope outer(rt, ScopeOptions{.max_pending = kOuterBound});
+  Scope free_inner(outer);
+  Scope tight_inner(outer, ScopeOptions{.max_pending = kInnerBound});
+  struct Gauge {
+    std::atomic<int> live{0};
+    std::atomic<int> max{0};
+    void enter() {
+      const int now = live.fetch_add(1) + 1;
+      int seen = max.load();
+      while (now > seen && !max.compare_exchange_weak(seen, now)) {
+      }
+    }
+    void leave() { live.fetch_sub(1); }
+  };
+  Gauge all;
+  Gauge tight;
+  std::atomic<int> ran{0};
+  auto work = [](Gauge& a, Gauge* t, std::atomic<int>& r, int i) -> Task<void> {
+    a.enter();
+    if (t != nullptr) {
+      t->enter();
+    }
+    if (i % 3 == 0) {
+      co_await sluice::yield();
+    }
+    r.fetch_add(1);
+    if (t != nullptr) {
+      t->leave();
+    }
+    a.leave();
+  };
+  auto produce = [&](Scope& into, Gauge* t) -> Task<void> {
+    for (int i = 0; i < kPerProducer; ++i) {
+      (void)co_await into.spawn(work(all, t, ran, i));
+    }
+  };
+  Scope producers(rt);
+  producers.spawn_detached(produce(outer, nullptr));
+  producers.spawn_detached(produce(free_inner, nullptr));
+  producers.spawn_detached(produce(tight_inner, &tight));
+  rt.block_on(producers.join());
+  rt.block_on(free_inner.join());
+  rt.block_on(tight_inner.join());
+  rt.block_on(outer.join());
+  CHECK(ran.load() == 3 * kPerProducer);
+  CHECK(all.max.load() <= static_cast<int>(kOuterBound));
+  CHECK(tight.max.load() <= static_cast<int>(kInnerBound));
+  CHECK(outer.pending() == 0);
+  CHECK(outer.waiting() == 0);
+  CHECK(tight_inner.waiting() == 0);
+  const auto m = rt.metrics();
+  CHECK(m.rejected == 0);
+  CHECK(m.spawned == m.completed + m.failed + m.cancelled + m.timed_out + m.rejected);
+}
