@@ -233,19 +233,33 @@ std::int64_t DeadlineQueue::expire_sleeps(std::int64_t now) noexcept {
   return next == TimerWheel::kNever ? INT64_MAX : tick_start_ns(next);
 }
 
+void DeadlineQueue::forget_sleep(SleepNode& node) noexcept {
+  auto& shard = *static_cast<SleepShard*>(node.shard);
+  std::lock_guard lock(shard.mutex);
+  if (node.state() == SleepNode::linked) {
+    shard.wheel.remove(node);
+  }
+  node.set_state(SleepNode::cancelled);
+}
+
 void cancel_sleep(SleepNode& node) noexcept { DeadlineQueue::cancel_sleep(node); }
+
+void forget_sleep(SleepNode& node) noexcept { DeadlineQueue::forget_sleep(node); }
 
 void SleepAwaiter::Canceller::operator()() const noexcept { cancel_sleep(*node); }
 
 bool SleepAwaiter::suspend(PromiseBase& promise) {
   node_.waiter = &promise;
   TaskContext* ctx = promise.ctx_;
-  Pool* pool = ctx != nullptr ? ctx->pool : current_pool();
-  auto* core = pool != nullptr ? static_cast<RuntimeCore*>(pool->owner()) : nullptr;
+  auto* core = ctx != nullptr && ctx->pool != nullptr
+                   ? static_cast<RuntimeCore*>(ctx->pool->owner())
+                   : nullptr;
   if (core == nullptr) {
-    throw std::logic_error("sluice::sleep_for: not awaited in a task run by a sluice Runtime");
+    // Without a context the timer could not tell which pool resumes it.
+    throw std::logic_error(
+        "sluice::sleep_for: awaited outside a task spawned on a Scope or run by block_on");
   }
-  if (ctx != nullptr && ctx->stop_requested()) {
+  if (ctx->stop_requested()) {
     return false;  // finish() throws the stop error
   }
   const auto deadline_ns = static_cast<std::int64_t>(node_.tick);
@@ -287,9 +301,15 @@ void SleepAwaiter::finish_cleanup() noexcept {
 void SleepAwaiter::finish() {
   finish_cleanup();
   TaskContext* ctx = node_.waiter->ctx_;
-  if (ctx != nullptr && (node_.state() == SleepNode::cancelled || ctx->stop_requested())) {
+  if (node_.state() == SleepNode::cancelled || ctx->stop_requested()) {
     throw_error(ctx->stop_error());
   }
+}
+
+void SleepAwaiter::abandon() noexcept {
+  drop_callback();
+  forget_sleep(node_);
+  finish_cleanup();  // gives the context back what the sleep kept aside
 }
 
 void DeadlineQueue::arm(std::int64_t at_ns) {

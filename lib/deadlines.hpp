@@ -59,6 +59,7 @@ class DeadlineQueue {
   /// The shard a sleep from the calling thread goes to.
   void* sleep_shard() noexcept;
   static void cancel_sleep(SleepNode& node) noexcept;
+  static void forget_sleep(SleepNode& node) noexcept;
 
   /// Entries not yet expired or removed (tests, metrics).
   [[nodiscard]] std::size_t size() const;

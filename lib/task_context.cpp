@@ -42,22 +42,28 @@ void TaskContext::request_stop(errc reason) noexcept {
   if (wait == 0) {
     return;
   }
-  if ((wait & kSleeping) == 0) {
-    // The bridge lives as long as the context, even while a sleep keeps it
-    // aside; cancelling it with nothing armed is a no-op.
-    reinterpret_cast<IoBridge*>(wait)->cancel();
-    return;
-  }
-  while ((wait & kSleeping) != 0 && (wait & kCancelling) == 0) {
-    // acquire: the node's fields, written before enter_sleep, are visible.
-    if (wait_.compare_exchange_weak(wait, wait | kCancelling, std::memory_order_acquire)) {
+  for (;;) {
+    if ((wait & kSleeping) == 0) {
+      // The bridge lives as long as the context, even while a sleep keeps it
+      // aside; cancelling it with nothing armed is a no-op.
+      if (wait != 0) {
+        reinterpret_cast<IoBridge*>(wait)->cancel();
+      }
+      return;
+    }
+    if ((wait & kCancelling) != 0) {
+      return;  // another request_stop is cancelling this sleep
+    }
+    // seq_cst (and acquire: the node's fields, written before enter_sleep).
+    if (wait_.compare_exchange_weak(wait, wait | kCancelling, std::memory_order_seq_cst)) {
       cancel_sleep(*reinterpret_cast<SleepNode*>(wait & ~(kSleeping | kCancelling)));
       // release: pairs with leave_sleep's acquire.
       wait_.store(wait, std::memory_order_release);
       return;
     }
+    // The task left the sleep meanwhile (wait reloaded): it may be starting
+    // an I/O operation on its bridge, which the loop cancels.
   }
-  // kCancelling already set: another request_stop is cancelling this sleep.
 }
 
 std::uintptr_t TaskContext::enter_sleep(SleepNode* node) noexcept {
@@ -70,8 +76,9 @@ void TaskContext::leave_sleep(SleepNode* node, std::uintptr_t kept) noexcept {
   const auto published = reinterpret_cast<std::uintptr_t>(node) | kSleeping;
   for (int spins = 0;; ++spins) {
     auto expected = published;
-    // acquire: pairs with request_stop's unlocking store.
-    if (wait_.compare_exchange_weak(expected, kept, std::memory_order_acq_rel)) {
+    // acquire: pairs with request_stop's unlocking store; seq_cst: a
+    // request_stop that loaded the sleep before this sees the bridge after.
+    if (wait_.compare_exchange_weak(expected, kept, std::memory_order_seq_cst)) {
       return;
     }
     if (spins > 64) {

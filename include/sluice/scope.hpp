@@ -141,8 +141,10 @@ class Scope {
   /// may be called from several workers at once. If this scope (or the
   /// calling task) is stopped, pulling stops, items in flight are cancelled,
   /// and the call returns with those (and, for a sized range, the items never
-  /// pulled) reported as errc::cancelled. Throws std::invalid_argument for
-  /// max_concurrency 0.
+  /// pulled) reported as errc::cancelled. An exception from the input range
+  /// stops the items in flight and is rethrown once they have ended. Throws
+  /// std::invalid_argument for max_concurrency 0; above 8,388,607 (the
+  /// largest bound a scope counts) it means 8,388,607.
   template <std::ranges::input_range R, class F>
   Task<std::vector<
       Result<detail::task_value_t<std::invoke_result_t<F&, std::ranges::range_value_t<R>>>>>>

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <iterator>
+#include <ranges>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -253,6 +254,87 @@ TEST_CASE("par_map_async maps everything", "[stream]") {
     co_return s;
   };
   CHECK(rt.block_on(body()) == 20'000);
+}
+
+TEST_CASE("par_map_async over an unsized range, and bounds beyond what a scope counts",
+          "[stream]") {
+  sluice::Runtime rt(workers(2));
+  Scope scope(rt);
+  auto body = [&]() -> Task<long> {
+    std::vector<int> inputs(1'000, 3);
+    auto odd_positions = inputs | std::views::filter([](int x) { return x == 3; });
+    auto results =
+        co_await scope.par_map_async(odd_positions, [](int x) -> Task<long> { co_return x; });
+    auto streamed = co_await scope.stream_process(inputs, std::size_t{1} << 40,
+                                                  [](int x) -> Task<long> { co_return x; });
+    long s = 0;
+    for (auto& r : results) {
+      s += r.value();
+    }
+    for (auto& r : streamed) {
+      s += r.value();
+    }
+    co_return s;
+  };
+  CHECK(rt.block_on(body()) == 6'000);
+}
+
+// An input whose pull throws at item `fail_at`.
+struct ThrowingInput {
+  int fail_at;
+
+  struct iterator {
+    using iterator_category = std::input_iterator_tag;
+    using value_type = int;
+    using difference_type = std::ptrdiff_t;
+    int i = 0;
+    int fail_at = 0;
+    int operator*() const {
+      if (i == fail_at) {
+        throw std::runtime_error("input broke");
+      }
+      return i;
+    }
+    iterator& operator++() {
+      ++i;
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    bool operator==(const iterator& o) const { return i == o.i; }
+  };
+  iterator begin() const { return {0, fail_at}; }
+  iterator end() const { return {1'000'000, fail_at}; }
+};
+
+TEST_CASE("an input that throws stops the items in flight, then the error surfaces", "[stream]") {
+  sluice::Runtime rt(workers(2));
+  Scope scope(rt);
+  std::atomic<int> started{0};
+  std::atomic<int> finished{0};
+  auto slow = [&](int) -> Task<int> {
+    started.fetch_add(1);
+    try {
+      co_await sleep_for(rt, 10s);
+    } catch (...) {
+      finished.fetch_add(1);
+      throw;
+    }
+    co_return 0;
+  };
+  const auto start = std::chrono::steady_clock::now();
+  // Items 0-4 start (and sleep); pulling item 5 throws.
+  CHECK_THROWS_WITH(rt.block_on(scope.stream_process(ThrowingInput{5}, 8, slow)),
+                    Catch::Contains("input broke"));
+  // Every item in flight ended before the error came back (those stopped
+  // before they started never ran).
+  CHECK(finished.load() == started.load());
+  CHECK(rt.metrics().cancelled == 5);
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  CHECK_THROWS_WITH(rt.block_on(scope.batch_process(ThrowingInput{5}, 4, 2, slow)),
+                    Catch::Contains("input broke"));
+  rt.block_on(scope.join());
+  const auto m = rt.metrics();
+  CHECK(m.spawned == m.completed + m.failed + m.cancelled + m.timed_out + m.rejected);
 }
 
 TEST_CASE("invalid stream arguments are refused", "[stream]") {

@@ -32,6 +32,8 @@ struct SleepNode : TimerLink {
 /// Ends `node`'s sleep early: unlinks it and resumes its task, unless it
 /// already fired. From any thread. Compiled in lib/deadlines.cpp.
 void cancel_sleep(SleepNode& node) noexcept;
+/// Unlinks `node` without resuming anything (its frame is being destroyed).
+void forget_sleep(SleepNode& node) noexcept;
 
 /// `co_await sleep_until(t)`. Suspends the task in a timer wheel of its
 /// runtime, so a sleep costs no allocation and no reactor round trip unless
@@ -46,7 +48,11 @@ class SleepAwaiter {
   }
   SleepAwaiter(const SleepAwaiter&) = delete;
   SleepAwaiter& operator=(const SleepAwaiter&) = delete;
-  ~SleepAwaiter() { drop_callback(); }
+  ~SleepAwaiter() {
+    if ((node_.owner_flags & SleepNode::entered) != 0) {
+      abandon();  // the frame is destroyed while it sleeps: nothing may resume it
+    }
+  }
 
   static bool await_ready() noexcept { return false; }
   template <SluicePromise P>
@@ -66,6 +72,7 @@ class SleepAwaiter {
   bool suspend(PromiseBase& promise);
   void finish();
   void finish_cleanup() noexcept;
+  void abandon() noexcept;
 
   void drop_callback() noexcept {
     if ((node_.owner_flags & SleepNode::has_callback) != 0) {

@@ -8,6 +8,7 @@
 // and so return results in input order.
 #pragma once
 
+#include <algorithm>
 #include <exception>
 #include <functional>
 #include <iterator>
@@ -123,7 +124,9 @@ Task<void> Scope::stream_process(R inputs, std::size_t max_concurrency, F fn, Si
   using Item = std::ranges::range_value_t<R>;
   using U = detail::task_value_t<std::invoke_result_t<F&, Item>>;
   Pump<Item, U, F, Sink> pump(std::move(fn), std::move(sink));
-  Scope inner(*this, ScopeOptions{.max_pending = max_concurrency, .name = name()});
+  Scope inner(*this,
+              ScopeOptions{.max_pending = std::min(max_concurrency, detail::ScopeState::kMaxBound),
+                           .name = name()});
   std::optional<std::stop_callback<detail::StopLink>> caller_link;
   if (detail::TaskContext* ctx = co_await detail::CurrentContext{}) {
     caller_link.emplace(ctx->stop_token(), detail::StopLink{&inner});
@@ -133,22 +136,34 @@ Task<void> Scope::stream_process(R inputs, std::size_t max_concurrency, F fn, Si
   auto it = std::ranges::begin(inputs);
   const auto end = std::ranges::end(inputs);
   bool stopped = false;
+  std::exception_ptr pull_error;  // from the input or fn: stops the rest, then rethrown
   for (;;) {
     if (!co_await SlotAwaiter(inner)) {
       stopped = true;
       break;
     }
-    HeldSlot held(inner);  // given back if nothing starts: input ended, or pulling threw
-    if (it == end) {
+    try {
+      HeldSlot held(inner);  // given back if nothing starts: input ended, or pulling threw
+      if (it == end) {
+        break;
+      }
+      Item item = *it;
+      ++it;
+      auto task = pump.run(std::move(item), index++);
+      held.release();  // start() owns it from here
+      JoinHandle<void>(inner.start(std::move(task), 2));
+    } catch (...) {
+      pull_error = std::current_exception();
       break;
     }
-    Item item = *it;
-    ++it;
-    auto task = pump.run(std::move(item), index++);
-    held.release();  // start() owns it from here
-    JoinHandle<void>(inner.start(std::move(task), 2));
+  }
+  if (pull_error) {
+    inner.request_stop();  // the children in flight must end before the scope does
   }
   co_await inner.join();
+  if (pull_error) {
+    std::rethrow_exception(pull_error);
+  }
   caller_link.reset();
   if (stopped) {
     if constexpr (std::ranges::sized_range<R>) {
@@ -210,7 +225,9 @@ Scope::batch_process(R items, std::size_t batch_size, std::size_t max_concurrent
   using U = detail::task_value_t<std::invoke_result_t<F&, Item>>;
   std::vector<std::optional<Result<U>>> slots;
   Pump<Item, U, F, detail::Collector<U>> pump(std::move(fn), detail::Collector<U>{&slots});
-  Scope inner(*this, ScopeOptions{.max_pending = max_concurrent_batches, .name = name()});
+  Scope inner(*this, ScopeOptions{.max_pending = std::min(max_concurrent_batches,
+                                                          detail::ScopeState::kMaxBound),
+                                  .name = name()});
   std::optional<std::stop_callback<detail::StopLink>> caller_link;
   if (detail::TaskContext* ctx = co_await detail::CurrentContext{}) {
     caller_link.emplace(ctx->stop_token(), detail::StopLink{&inner});
@@ -220,27 +237,39 @@ Scope::batch_process(R items, std::size_t batch_size, std::size_t max_concurrent
   auto it = std::ranges::begin(items);
   const auto end = std::ranges::end(items);
   bool stopped = false;
+  std::exception_ptr pull_error;  // from the input or fn: stops the rest, then rethrown
   for (;;) {
     if (!co_await SlotAwaiter(inner)) {
       stopped = true;
       break;
     }
-    HeldSlot held(inner);  // given back if nothing starts: input ended, or pulling threw
-    std::vector<Item> batch;
-    batch.reserve(batch_size);
-    for (; batch.size() < batch_size && it != end; ++it) {
-      batch.push_back(*it);
+    try {
+      HeldSlot held(inner);  // given back if nothing starts: input ended, or pulling threw
+      std::vector<Item> batch;
+      batch.reserve(batch_size);
+      for (; batch.size() < batch_size && it != end; ++it) {
+        batch.push_back(*it);
+      }
+      if (batch.empty()) {
+        break;  // `held` gives the slot back
+      }
+      const auto first = index;
+      index += batch.size();
+      auto task = pump.run_batch(std::move(batch), first);
+      held.release();  // start() owns it from here
+      JoinHandle<void>(inner.start(std::move(task), 2));
+    } catch (...) {
+      pull_error = std::current_exception();
+      break;
     }
-    if (batch.empty()) {
-      break;  // `held` gives the slot back
-    }
-    const auto first = index;
-    index += batch.size();
-    auto task = pump.run_batch(std::move(batch), first);
-    held.release();  // start() owns it from here
-    JoinHandle<void>(inner.start(std::move(task), 2));
+  }
+  if (pull_error) {
+    inner.request_stop();  // the children in flight must end before the scope does
   }
   co_await inner.join();
+  if (pull_error) {
+    std::rethrow_exception(pull_error);
+  }
   caller_link.reset();
   if (stopped) {
     if constexpr (std::ranges::sized_range<R>) {
@@ -254,9 +283,11 @@ template <std::ranges::input_range R, class F>
 Task<std::vector<
     Result<detail::task_value_t<std::invoke_result_t<F&, std::ranges::range_value_t<R>>>>>>
 Scope::par_map_async(R&& items, F fn) {
-  std::size_t bound = std::numeric_limits<std::size_t>::max();
+  // Every item at once, up to the largest bound a scope counts.
+  std::size_t bound = detail::ScopeState::kMaxBound;
   if constexpr (std::ranges::sized_range<R>) {
-    bound = std::max<std::size_t>(1, static_cast<std::size_t>(std::ranges::size(items)));
+    bound = std::clamp<std::size_t>(static_cast<std::size_t>(std::ranges::size(items)), 1,
+                                    detail::ScopeState::kMaxBound);
   }
   co_return co_await stream_process(std::views::all(std::forward<R>(items)), bound, std::move(fn));
 }
