@@ -8,6 +8,10 @@ bool Admission::acquire_or_wait(AdmissionWaiter* w) noexcept {
     w->error = close_error_;
     return false;
   }
+  if (w->owner_closed != nullptr && w->owner_closed(w)) {
+    w->error = errc::shutting_down;  // see AdmissionWaiter::owner_closed
+    return false;
+  }
   if (head_ == nullptr && cas_acquire()) {
     return false;  // got a slot without waiting
   }
@@ -60,6 +64,46 @@ void Admission::release() noexcept {
   }
   if (ready != nullptr) {
     ready->on_ready(ready);
+  }
+}
+
+AdmissionWaiter* unlink_owned(AdmissionWaiter*& head, AdmissionWaiter*& tail,
+                              const void* owner) noexcept {
+  AdmissionWaiter* taken = nullptr;
+  AdmissionWaiter** taken_end = &taken;
+  AdmissionWaiter* prev = nullptr;
+  for (AdmissionWaiter* w = head; w != nullptr;) {
+    AdmissionWaiter* next = w->next;
+    if (w->owner == owner) {
+      (prev != nullptr ? prev->next : head) = next;
+      if (tail == w) {
+        tail = prev;
+      }
+      w->next = nullptr;
+      *taken_end = w;
+      taken_end = &w->next;
+    } else {
+      prev = w;
+    }
+    w = next;
+  }
+  return taken;
+}
+
+void Admission::withdraw(const void* owner, errc error) noexcept {
+  AdmissionWaiter* list = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    list = unlink_owned(head_, tail_, owner);
+    for (AdmissionWaiter* w = list; w != nullptr; w = w->next) {
+      waiting_.fetch_sub(1, std::memory_order_seq_cst);
+    }
+  }
+  while (list != nullptr) {
+    AdmissionWaiter* next = list->next;  // before on_ready: it may free the waiter
+    list->error = error;
+    list->on_ready(list);
+    list = next;
   }
 }
 

@@ -62,6 +62,10 @@ errc ScopeState::try_admit() noexcept {
 
 bool ScopeState::admit_or_wait(SpawnWaiter& w) noexcept {
   w.scope = this;
+  w.owner = this;
+  w.owner_closed = [](const AdmissionWaiter* self) noexcept {
+    return static_cast<const SpawnWaiter*>(self)->scope->closed();
+  };
   w.on_ready = &ScopeState::on_level_ready;
   w.error = errc{};
   if (closed()) {
@@ -117,7 +121,10 @@ bool ScopeState::take_or_wait(SpawnWaiter& w, std::uint64_t unit) noexcept {
     return false;
   }
   std::lock_guard lock(mutex_);
-  if (refusing_) {
+  // The producer's own scope, when it is not this one, closing: checked
+  // under this level's mutex, so its close() either sees the waiter queued
+  // here (and withdraws it) or it sees the close and does not queue.
+  if (refusing_ || (w.scope != this && w.owner_closed(&w))) {
     w.error = errc::shutting_down;
     return false;
   }
@@ -187,30 +194,55 @@ void ScopeState::wait_idle() const noexcept {
   }
 }
 
-void ScopeState::close() noexcept {
-  closing_.request_stop();
-  if (!bounded_) {
-    return;
-  }
-  AdmissionWaiter* list = nullptr;
-  {
-    std::lock_guard lock(mutex_);
-    if (refusing_) {
-      return;
-    }
-    refusing_ = true;
-    list = head_;
-    head_ = tail_ = nullptr;
-    waiting_.store(0, std::memory_order_relaxed);
-    if (list != nullptr) {
-      state_.fetch_and(~kWaiters, std::memory_order_relaxed);
-    }
-  }
+// Wakes `list` (linked through next) with shutting_down.
+static void wake_refused(AdmissionWaiter* list) noexcept {
   while (list != nullptr) {
     AdmissionWaiter* next = list->next;  // before on_ready: it may free the waiter
     list->error = errc::shutting_down;
     list->on_ready(list);
     list = next;
+  }
+}
+
+void ScopeState::withdraw(const void* owner) noexcept {
+  AdmissionWaiter* list = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    list = unlink_owned(head_, tail_, owner);
+    for (AdmissionWaiter* w = list; w != nullptr; w = w->next) {
+      waiting_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    if (list != nullptr && head_ == nullptr) {
+      state_.fetch_and(~kWaiters, std::memory_order_relaxed);
+    }
+  }
+  wake_refused(list);
+}
+
+void ScopeState::close() noexcept {
+  closing_.request_stop();
+  if (bounded_) {
+    AdmissionWaiter* list = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      if (refusing_) {
+        return;
+      }
+      refusing_ = true;
+      list = head_;
+      head_ = tail_ = nullptr;
+      waiting_.store(0, std::memory_order_relaxed);
+      if (list != nullptr) {
+        state_.fetch_and(~kWaiters, std::memory_order_relaxed);
+      }
+    }
+    wake_refused(list);
+  }
+  // This scope's producers waiting at an outer level hold a slot here: wake
+  // them too, or this scope's join would wait for an outer slot. A producer
+  // granted one meanwhile sees the scope closed at its next level.
+  for (const Outer& o : outer_) {
+    o.withdraw(this);
   }
 }
 

@@ -368,3 +368,71 @@ TEST_CASE("nested and own producers share a parent's bound under load", "[admiss
   CHECK(m.rejected == 0);
   CHECK(m.spawned == m.completed + m.failed + m.cancelled + m.timed_out + m.rejected);
 }
+
+TEST_CASE("stopping a nested scope wakes its producers waiting at an outer level", "[admission]") {
+  // The outer bound (and the runtime's) is held by a task that does not end
+  // by itself. Producers of nested scopes queue at those levels; stopping
+  // their own scope must wake them with shutting_down (their join would
+  // otherwise wait for an outer slot), and leave other producers queued.
+  for (const bool runtime_level : {false, true}) {
+    // At the runtime level, 4 slots: the holder and the three producers
+    // below; the producers' children wait.
+    sluice::Runtime rt(sluice::Config{
+        .threads = 2, .max_pending = runtime_level ? std::optional<std::size_t>(4) : std::nullopt});
+    Scope outer(rt, ScopeOptions{.max_pending =
+                                     runtime_level ? std::nullopt : std::optional<std::size_t>(1)});
+    std::atomic<bool> open{false};
+    auto holder = outer.spawn_with_handle([](std::atomic<bool>& o) -> Task<void> {
+      while (!o.load()) {
+        co_await sluice::yield();
+      }
+    }(open));
+    Scope stopped(outer);
+    Scope kept(outer);
+    std::atomic<int> refused{0};
+    std::atomic<int> admitted{0};
+    std::atomic<bool> go{false};  // all three producers hold their own slots first
+    auto produce = [&go](Scope& s, std::atomic<int>& r, std::atomic<int>& a) -> Task<void> {
+      while (!go.load()) {
+        co_await sluice::yield();
+      }
+      try {
+        (void)co_await s.spawn(twice(1));
+        a.fetch_add(1);
+      } catch (const sluice::shutting_down_error&) {
+        r.fetch_add(1);
+      }
+    };
+    Scope producers(rt);
+    producers.spawn_detached(produce(stopped, refused, admitted));
+    producers.spawn_detached(produce(stopped, refused, admitted));
+    producers.spawn_detached(produce(kept, refused, admitted));
+    go.store(true);
+    const bool queued = sluice::test::eventually([&] {
+      return stopped.pending() == 2 && kept.pending() == 1 &&
+             (runtime_level || outer.waiting() == 3);
+    });
+    INFO("runtime level: " << runtime_level << ", stopped.pending " << stopped.pending()
+                           << ", kept.pending " << kept.pending() << ", outer.waiting "
+                           << outer.waiting() << ", refused " << refused.load() << ", admitted "
+                           << admitted.load() << ", holder done " << holder.done());
+    REQUIRE(queued);
+    stopped.request_stop();
+    REQUIRE(sluice::test::eventually([&] { return refused.load() == 2; }));
+    rt.block_on(stopped.join());  // does not wait for an outer slot
+    CHECK(stopped.pending() == 0);
+    if (!runtime_level) {
+      // (At the runtime level the refused producers' own slots free up as
+      // they end, and the kept one may be admitted now.)
+      CHECK(admitted.load() == 0);
+      CHECK(outer.waiting() == 1);
+    }
+    open.store(true);  // the kept producer gets the slot
+    rt.block_on(producers.join());
+    CHECK(admitted.load() == 1);
+    rt.block_on(kept.join());
+    rt.block_on(outer.join());
+    const auto m = rt.metrics();
+    CHECK(m.spawned == m.completed + m.failed + m.cancelled + m.timed_out + m.rejected);
+  }
+}

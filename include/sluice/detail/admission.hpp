@@ -14,7 +14,16 @@ struct AdmissionWaiter {
   void (*on_ready)(AdmissionWaiter*) noexcept = nullptr;
   AdmissionWaiter* next = nullptr;  // FIFO link, guarded by the Admission's mutex
   errc error{};                     // set instead of a slot when the gate closed
+  const void* owner = nullptr;      // who queued it (a scope), for withdraw()
+  /// Whether the owner stopped admitting: checked under the level's mutex
+  /// before queueing, so the owner's close() cannot miss the waiter.
+  bool (*owner_closed)(const AdmissionWaiter*) noexcept = nullptr;
 };
+
+/// Unlinks from the FIFO [head, tail] every waiter queued by `owner`, and
+/// returns them as a list (through `next`). Both levels' mutex held.
+AdmissionWaiter* unlink_owned(AdmissionWaiter*& head, AdmissionWaiter*& tail,
+                              const void* owner) noexcept;
 
 /// A counting gate with a fixed number of slots: the max_pending bound.
 ///
@@ -51,6 +60,10 @@ class Admission {
 
   /// Refuses every later acquire and wakes all waiters with `error`.
   void close(errc error) noexcept;
+
+  /// Wakes the waiters queued by `owner` with `error` (their producer's
+  /// scope closed), without a slot.
+  void withdraw(const void* owner, errc error) noexcept;
 
   [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
   [[nodiscard]] std::size_t in_use() const noexcept {

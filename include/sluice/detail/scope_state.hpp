@@ -165,6 +165,14 @@ class ScopeState {
     bool take_or_wait(SpawnWaiter& w) const noexcept {
       return scope != nullptr ? scope->take_or_wait(w, kHeldOne) : admission->acquire_or_wait(&w);
     }
+    // Wakes the producers of `owner` queued here, without a slot.
+    void withdraw(const void* owner) const noexcept {
+      if (scope != nullptr) {
+        scope->withdraw(owner);
+      } else {
+        admission->withdraw(owner, errc::shutting_down);
+      }
+    }
     void release() const noexcept {
       if (scope != nullptr) {
         // A nested child's slot: pending is not involved, so no joiner.
@@ -221,6 +229,7 @@ class ScopeState {
 
   // The slow paths, under mutex_ (lib/scope_state.cpp).
   bool take_or_wait(SpawnWaiter& w, std::uint64_t unit) noexcept;
+  void withdraw(const void* owner) noexcept;
   PromiseBase* hand_over(std::uint64_t unit) noexcept;
   std::uint64_t unit_of(const SpawnWaiter& w) const noexcept {
     return w.scope == this && w.level == 0 ? own_unit_ : kHeldOne;
