@@ -60,7 +60,10 @@ std::size_t DeadlineQueue::shard_index() noexcept {
 }
 
 void DeadlineQueue::add_task(JoinStateBase& task, std::chrono::nanoseconds timeout) {
-  Shard& shard = shards_[shard_index()];
+  // Consecutive tasks of one spawner go to different shards: the task
+  // finishing on another worker then rarely wants the lock the spawner holds.
+  static thread_local std::size_t turn = shard_index();
+  Shard& shard = shards_[turn++ % kShards];
   if (task.deadline_link == nullptr) {  // only tasks with a timeout pay for one
     task.deadline_link =
         new (frame_allocate(sizeof(JoinStateBase::DeadlineLink))) JoinStateBase::DeadlineLink{};

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "deadline.hpp"
+#include "in_flight.hpp"
 #include "sluice/sluice.hpp"
 
 using namespace std::chrono_literals;
@@ -317,17 +318,7 @@ TEST_CASE("nested and own producers share a parent's bound under load", "[admiss
   Scope outer(rt, ScopeOptions{.max_pending = kOuterBound});
   Scope free_inner(outer);
   Scope tight_inner(outer, ScopeOptions{.max_pending = kInnerBound});
-  struct Gauge {
-    std::atomic<int> live{0};
-    std::atomic<int> max{0};
-    void enter() {
-      const int now = live.fetch_add(1) + 1;
-      int seen = max.load();
-      while (now > seen && !max.compare_exchange_weak(seen, now)) {
-      }
-    }
-    void leave() { live.fetch_sub(1); }
-  };
+  using Gauge = sluice::test::InFlight;
   Gauge all;
   Gauge tight;
   std::atomic<int> ran{0};

@@ -10,30 +10,19 @@
 #include <vector>
 
 #include "deadline.hpp"
+#include "in_flight.hpp"
 #include "sleep.hpp"
 #include "sluice/sluice.hpp"
 
 using namespace std::chrono_literals;
 using sluice::Scope;
 using sluice::Task;
+using sluice::test::InFlight;
 using sluice::test::sleep_for;
 
 namespace {
 
 sluice::Config workers(std::size_t n) { return sluice::Config{.threads = n}; }
-
-// Tracks items in flight and the most seen at once.
-struct InFlight {
-  std::atomic<int> now{0};
-  std::atomic<int> max{0};
-  void enter() {
-    const int n = now.fetch_add(1) + 1;
-    int m = max.load();
-    while (n > m && !max.compare_exchange_weak(m, n)) {
-    }
-  }
-  void leave() { now.fetch_sub(1); }
-};
 
 // An input range that counts how far it has been pulled.
 struct CountingInput {
