@@ -4,8 +4,10 @@
 // Task timeouts: each task's JoinState carries intrusive links; it is
 // appended to the FIFO list for its duration (tasks sharing a timeout are
 // added in deadline order, so each list is sorted by construction) in one of
-// kShards shards, each under its own mutex, picked by the spawning thread.
-// A finishing task unlinks itself in O(1); expiry pops from list fronts.
+// kShards shards, each under its own mutex. A spawner's consecutive tasks go
+// to successive shards, so a task finishing on another worker rarely wants
+// the lock its spawner holds. A finishing task unlinks itself in O(1);
+// expiry pops from list fronts.
 // await_timeout entries are rarer and hold a reference to the task instead.
 //
 // Sleeps (sluice::sleep_for): the SleepNode inside the sleeping frame is
@@ -13,8 +15,8 @@
 // mutex, picked by the sleeping thread; O(1) to add and to cancel.
 //
 // One Asio timer, on a strand of the reactor, is armed for the earliest
-// deadline of all three kinds; adding posts to the reactor only when the new deadline is
-// earlier than the armed one (in practice: when a list was empty).
+// deadline of all three kinds; adding posts to the reactor only when the new
+// deadline is earlier than the armed one (in practice: when a list was empty).
 #pragma once
 
 #include <array>

@@ -361,9 +361,9 @@ std::coroutine_handle<> Scope::finish(detail::PromiseBase& base) noexcept {
     js->reset_result();
   }
 
-  // The scope first (pending, then admission slots): a handle that reads
-  // done() may let its owner destroy the scope, so it is not touched after
-  // complete().
+  // The scope first (outer admission levels, then pending and the scope's
+  // own slot in one step): a handle that reads done() may let its owner
+  // destroy the scope, so it is not touched after complete().
   detail::PromiseBase* joiner = js->scope()->finish_child();
   detail::PromiseBase* waiter = js->complete();
   js->release();
