@@ -165,7 +165,8 @@ PromiseBase* ScopeState::hand_over(std::uint64_t unit) noexcept {
     std::unique_lock lock(mutex_);
     w = static_cast<SpawnWaiter*>(head_);
     if (w == nullptr) {
-      // The queue emptied (close()) after kWaiters was seen: it is clear now.
+      // The queue emptied (close(), withdraw()) after kWaiters was seen: the
+      // flag is clear now.
       lock.unlock();
       return give_back(unit);
     }
