@@ -67,8 +67,8 @@ void Admission::release() noexcept {
   }
 }
 
-AdmissionWaiter* unlink_owned(AdmissionWaiter*& head, AdmissionWaiter*& tail,
-                              const void* owner) noexcept {
+AdmissionWaiter* unlink_owned(AdmissionWaiter*& head, AdmissionWaiter*& tail, const void* owner,
+                              std::size_t& count) noexcept {
   AdmissionWaiter* taken = nullptr;
   AdmissionWaiter** taken_end = &taken;
   AdmissionWaiter* prev = nullptr;
@@ -82,6 +82,7 @@ AdmissionWaiter* unlink_owned(AdmissionWaiter*& head, AdmissionWaiter*& tail,
       w->next = nullptr;
       *taken_end = w;
       taken_end = &w->next;
+      ++count;
     } else {
       prev = w;
     }
@@ -90,21 +91,24 @@ AdmissionWaiter* unlink_owned(AdmissionWaiter*& head, AdmissionWaiter*& tail,
   return taken;
 }
 
-void Admission::withdraw(const void* owner, errc error) noexcept {
-  AdmissionWaiter* list = nullptr;
-  {
-    std::lock_guard lock(mutex_);
-    list = unlink_owned(head_, tail_, owner);
-    for (AdmissionWaiter* w = list; w != nullptr; w = w->next) {
-      waiting_.fetch_sub(1, std::memory_order_seq_cst);
-    }
-  }
+void wake_refused(AdmissionWaiter* list, errc error) noexcept {
   while (list != nullptr) {
     AdmissionWaiter* next = list->next;  // before on_ready: it may free the waiter
     list->error = error;
     list->on_ready(list);
     list = next;
   }
+}
+
+void Admission::withdraw(const void* owner, errc error) noexcept {
+  AdmissionWaiter* list = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    std::size_t removed = 0;
+    list = unlink_owned(head_, tail_, owner, removed);
+    waiting_.fetch_sub(removed, std::memory_order_seq_cst);
+  }
+  wake_refused(list, error);
 }
 
 void Admission::close(errc error) noexcept {
@@ -120,12 +124,7 @@ void Admission::close(errc error) noexcept {
     head_ = tail_ = nullptr;
     waiting_.store(0, std::memory_order_seq_cst);
   }
-  while (list != nullptr) {
-    AdmissionWaiter* next = list->next;
-    list->error = error;
-    list->on_ready(list);
-    list = next;
-  }
+  wake_refused(list, error);
 }
 
 }  // namespace sluice::detail

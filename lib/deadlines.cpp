@@ -247,8 +247,6 @@ void DeadlineQueue::forget_sleep(SleepNode& node) noexcept {
 
 void cancel_sleep(SleepNode& node) noexcept { DeadlineQueue::cancel_sleep(node); }
 
-void forget_sleep(SleepNode& node) noexcept { DeadlineQueue::forget_sleep(node); }
-
 void SleepAwaiter::Canceller::operator()() const noexcept { cancel_sleep(*node); }
 
 bool SleepAwaiter::suspend(PromiseBase& promise) {
@@ -311,7 +309,7 @@ void SleepAwaiter::finish() {
 
 void SleepAwaiter::abandon() noexcept {
   drop_callback();
-  forget_sleep(node_);
+  DeadlineQueue::forget_sleep(node_);
   finish_cleanup();  // gives the context back what the sleep kept aside
 }
 

@@ -119,7 +119,7 @@ void Scope::report_detached_failure(const std::exception_ptr& e) noexcept {
 }
 
 void Scope::give_back_slot() noexcept {
-  if (detail::PromiseBase* joiner = state_.abandon()) {
+  if (detail::PromiseBase* joiner = state_.finish_child()) {
     joiner->schedule();
   }
 }

@@ -180,8 +180,9 @@ PromiseBase* ScopeState::hand_over(std::uint64_t unit) noexcept {
     // The slot changes hands: ours leaves and theirs enters, in one RMW
     // (modular arithmetic: the result is never negative). acq_rel: as in
     // give_back, when pending drops (a nested scope's producer takes over).
-    const auto prev = state_.fetch_add(unit_of(*w) - unit - clear, std::memory_order_acq_rel);
-    if (unit_of(*w) < kOne && emptied(prev, unit)) {
+    const std::uint64_t theirs = unit_of(*w);
+    const auto prev = state_.fetch_add(theirs - unit - clear, std::memory_order_acq_rel);
+    if (theirs < kOne && emptied(prev, unit)) {
       joiner = take_joiner();
     }
   }
@@ -195,29 +196,18 @@ void ScopeState::wait_idle() const noexcept {
   }
 }
 
-// Wakes `list` (linked through next) with shutting_down.
-static void wake_refused(AdmissionWaiter* list) noexcept {
-  while (list != nullptr) {
-    AdmissionWaiter* next = list->next;  // before on_ready: it may free the waiter
-    list->error = errc::shutting_down;
-    list->on_ready(list);
-    list = next;
-  }
-}
-
 void ScopeState::withdraw(const void* owner) noexcept {
   AdmissionWaiter* list = nullptr;
   {
     std::lock_guard lock(mutex_);
-    list = unlink_owned(head_, tail_, owner);
-    for (AdmissionWaiter* w = list; w != nullptr; w = w->next) {
-      waiting_.fetch_sub(1, std::memory_order_relaxed);
-    }
+    std::size_t removed = 0;
+    list = unlink_owned(head_, tail_, owner, removed);
+    waiting_.fetch_sub(removed, std::memory_order_relaxed);
     if (list != nullptr && head_ == nullptr) {
       state_.fetch_and(~kWaiters, std::memory_order_relaxed);
     }
   }
-  wake_refused(list);
+  wake_refused(list, errc::shutting_down);
 }
 
 void ScopeState::close() noexcept {
@@ -237,7 +227,7 @@ void ScopeState::close() noexcept {
         state_.fetch_and(~kWaiters, std::memory_order_relaxed);
       }
     }
-    wake_refused(list);
+    wake_refused(list, errc::shutting_down);
   }
   // This scope's producers waiting at an outer level hold a slot here: wake
   // them too, or this scope's join would wait for an outer slot. A producer

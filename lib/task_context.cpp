@@ -39,9 +39,6 @@ void TaskContext::request_stop(errc reason) noexcept {
   // seq_cst: pairs with io_bridge() and enter_sleep() publishing, so either
   // they see the reason or this sees what they published.
   auto wait = wait_.load(std::memory_order_seq_cst);
-  if (wait == 0) {
-    return;
-  }
   for (;;) {
     if ((wait & kSleeping) == 0) {
       // The bridge lives as long as the context, even while a sleep keeps it

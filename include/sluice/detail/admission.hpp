@@ -21,9 +21,14 @@ struct AdmissionWaiter {
 };
 
 /// Unlinks from the FIFO [head, tail] every waiter queued by `owner`, and
-/// returns them as a list (through `next`). Both levels' mutex held.
-AdmissionWaiter* unlink_owned(AdmissionWaiter*& head, AdmissionWaiter*& tail,
-                              const void* owner) noexcept;
+/// returns them as a list (through `next`); adds their number to `count`.
+/// The level's mutex held.
+AdmissionWaiter* unlink_owned(AdmissionWaiter*& head, AdmissionWaiter*& tail, const void* owner,
+                              std::size_t& count) noexcept;
+
+/// Wakes every waiter of `list` (through `next`) with `error`, no slot given.
+/// The level's mutex not held.
+void wake_refused(AdmissionWaiter* list, errc error) noexcept;
 
 /// A counting gate with a fixed number of slots: the max_pending bound.
 ///

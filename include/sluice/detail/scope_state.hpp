@@ -86,7 +86,8 @@ class ScopeState {
   }
 
   /// Takes a slot at every level without waiting: errc{} on success (the
-  /// caller then holds a slot: it starts a child with it or abandon()s it),
+  /// caller then holds a slot: it starts a child with it or gives it back
+  /// with finish_child()),
   /// rejected when a level is full, shutting_down after stop or shutdown.
   errc try_admit() noexcept;
 
@@ -103,7 +104,6 @@ class ScopeState {
     }
     return give_back(own_unit_);
   }
-  PromiseBase* abandon() noexcept { return finish_child(); }
 
   /// Waits for the word to clear: children giving back slots, nested
   /// scopes' children holding slots of this bound.

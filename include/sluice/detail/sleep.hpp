@@ -32,8 +32,6 @@ struct SleepNode : TimerLink {
 /// Ends `node`'s sleep early: unlinks it and resumes its task, unless it
 /// already fired. From any thread. Compiled in lib/deadlines.cpp.
 void cancel_sleep(SleepNode& node) noexcept;
-/// Unlinks `node` without resuming anything (its frame is being destroyed).
-void forget_sleep(SleepNode& node) noexcept;
 
 /// `co_await sleep_until(t)`. Suspends the task in a timer wheel of its
 /// runtime, so a sleep costs no allocation and no reactor round trip unless
