@@ -124,6 +124,25 @@ void Scope::give_back_slot() noexcept {
   }
 }
 
+detail::PromiseBase* Scope::end_tree(detail::JoinStateBase& ended) noexcept {
+  detail::JoinStateBase* js = &ended;
+  detail::JoinStateBase* drop = nullptr;  // an ancestor whose tree ended here
+  for (;;) {
+    detail::JoinStateBase* up = js->tree_links()->parent;
+    detail::ScopeState* scope = js->scope();
+    if (drop != nullptr) {
+      drop->release();  // the reference its tree kept; its fields are read
+    }
+    if (up == nullptr) {
+      return scope->finish_child();  // a root: the scope's word, last
+    }
+    if (!up->tree_links()->leave()) {
+      return nullptr;
+    }
+    js = drop = up;
+  }
+}
+
 void Scope::check_task(bool valid) {
   if (!valid) {
     throw std::invalid_argument("sluice::Scope: spawning an empty task");

@@ -72,11 +72,18 @@ class Scope {
     SpawnAwaiter(Scope& scope, Task<T> task) : scope_(&scope), task_(std::move(task)) {}
 
     bool await_ready() {
+      if (scope_->state_.counts_trees()) {
+        return false;  // await_suspend finds the spawning task
+      }
       error_ = scope_->state_.try_admit();
       return error_ != errc::rejected;  // rejected: wait for a slot instead
     }
     template <detail::SluicePromise P>
     bool await_suspend(std::coroutine_handle<P> producer) noexcept {
+      if (scope_->state_.counts_trees()) {  // unbounded: never waits
+        tree_ = scope_->admit_to_tree(producer.promise().context(), error_);
+        return false;
+      }
       waiter_.producer = &producer.promise();
       error_ = errc{};
       if (scope_->state_.admit_or_wait(waiter_)) {
@@ -93,13 +100,14 @@ class Scope {
         scope_->refuse(std::move(task_), error_, /*refs=*/1);
         throw_error(error_);
       }
-      return JoinHandle<T>(scope_->start(std::move(task_), /*refs=*/2));
+      return JoinHandle<T>(scope_->start(std::move(task_), /*refs=*/2, tree_));
     }
 
    private:
     Scope* scope_;
     Task<T> task_;
     errc error_{};
+    detail::JoinStateBase* tree_ = nullptr;  // the spawner, counting the child
     detail::SpawnWaiter waiter_;
   };
 
@@ -177,7 +185,13 @@ class Scope {
   /// Cancels every child and nested scope; later spawns fail.
   void request_stop() noexcept { state_.request_stop(); }
   [[nodiscard]] std::stop_token stop_token() const noexcept { return state_.stop_token(); }
-  /// Children spawned and not yet finished.
+  /// Children spawned and not yet finished. In a scope with no admission
+  /// level (no max_pending of its own, of an ancestor or of the runtime), a
+  /// child that one of the scope's tasks spawns with `co_await spawn` is
+  /// counted in its spawner's tree, so a tree counts once here until all of
+  /// it has finished: pending() is then the number of spawn trees in flight
+  /// (0 exactly when every child has finished). Bounded scopes count every
+  /// child.
   [[nodiscard]] std::size_t pending() const noexcept { return state_.pending(); }
   [[nodiscard]] std::optional<std::size_t> max_pending() const noexcept {
     return state_.max_pending();
@@ -239,8 +253,31 @@ class Scope {
   template <class Item, class U, class Fn, class Deliver>
   struct Pump;
 
+  /// Admission for a child spawned by the task whose context is `spawner`
+  /// (counts_trees() scopes): the spawner's tree if it is a task of this
+  /// scope, else this scope's word. Sets `error` to shutting_down after stop.
+  detail::JoinStateBase* admit_to_tree(detail::TaskContext* spawner, errc& error) noexcept {
+    if (spawner == nullptr || spawner->scope() != &state_) {
+      error = state_.try_admit();  // no level: never rejected
+      return nullptr;
+    }
+    if (state_.closed()) {
+      error = errc::shutting_down;
+      return nullptr;
+    }
+    // Only a spawned task's context (a JoinStateBase) names a scope, and a
+    // scope that counts trees gives every task a TreeJoinState.
+    auto* tree = static_cast<detail::JoinStateBase*>(spawner);
+    tree->tree_links()->add_child();
+    return tree;
+  }
+  /// The tree of `js` ended: gives it to the spawner's tree, or the scope's
+  /// word for a root, and so on up. Returns the scope's joiner to resume.
+  static detail::PromiseBase* end_tree(detail::JoinStateBase& js) noexcept;
+
   template <class T>
-  detail::JoinState<T>* start(Task<T> task, std::uint32_t refs);
+  detail::JoinState<T>* start(Task<T> task, std::uint32_t refs,
+                              detail::JoinStateBase* tree = nullptr);
   template <class T>
   detail::JoinState<T>* refuse(Task<T> task, errc e, std::uint32_t refs);
   template <class T>
@@ -262,14 +299,21 @@ class Scope {
   detail::ScopeState state_;
 };
 
-// Called holding an admitted slot (try_admit / admit_or_wait): the task
-// takes it over, or, if starting fails, it is given back.
+// Called holding an admitted slot (try_admit / admit_or_wait), or a count in
+// the spawner's `tree`: the task takes it over, or, if starting fails, it is
+// given back.
 template <class T>
-detail::JoinState<T>* Scope::start(Task<T> task, std::uint32_t refs) {
+detail::JoinState<T>* Scope::start(Task<T> task, std::uint32_t refs, detail::JoinStateBase* tree) {
   detail::JoinState<T>* js = nullptr;
   try {
     check_task(task.valid());
-    js = new detail::JoinState<T>(state_.pool(), &state_, refs);
+    if (state_.counts_trees()) {
+      auto* tree_js = new detail::TreeJoinState<T>(state_.pool(), &state_, refs);
+      tree_js->links().parent = tree;
+      js = tree_js;
+    } else {
+      js = new detail::JoinState<T>(state_.pool(), &state_, refs);
+    }
     if (const auto timeout = state_.task_timeout()) {
       detail::add_task_deadline(state_.core(), *js, *timeout);
     }
@@ -279,7 +323,11 @@ detail::JoinState<T>* Scope::start(Task<T> task, std::uint32_t refs) {
         js->release();
       }
     }
-    give_back_slot();
+    if (tree != nullptr) {
+      (void)tree->tree_links()->leave();  // the spawner runs: its own count keeps the tree
+    } else {
+      give_back_slot();
+    }
     throw;
   }
   auto handle = task.release();
@@ -363,8 +411,22 @@ std::coroutine_handle<> Scope::finish(detail::PromiseBase& base) noexcept {
 
   // The scope first (outer admission levels, then pending and the scope's
   // own slot in one step): a handle that reads done() may let its owner
-  // destroy the scope, so it is not touched after complete().
-  detail::PromiseBase* joiner = js->scope()->finish_child();
+  // destroy the scope, so it is not touched after complete(). In a scope
+  // that counts trees, the tree first, and so the scope when no child of the
+  // tree runs; with children running, the tree outlives the body and keeps
+  // a reference of its own, dropped when it ends (the task's reference still
+  // covers complete() if a child ends the tree meanwhile).
+  detail::PromiseBase* joiner = nullptr;
+  if (!js->scope()->counts_trees()) {
+    joiner = js->scope()->finish_child();
+  } else if (auto& tree = static_cast<detail::TreeJoinState<T>*>(js)->links(); tree.alone()) {
+    joiner = end_tree(*js);  // ends now, with no RMW of its count
+  } else {
+    js->add_ref();
+    if (tree.leave()) {
+      joiner = end_tree(*js);
+    }
+  }
   detail::PromiseBase* waiter = js->complete();
   js->release();
 

@@ -173,3 +173,192 @@ TEST_CASE("done() turns true once the child finished", "[scope]") {
     co_return co_await handle;
   }(h)) == 2);
 }
+
+// Spawn trees: in a scope with no admission level, a child spawned by one of
+// the scope's own tasks (co_await spawn) is counted in its spawner's tree.
+
+namespace {
+
+Task<void> hold_until(std::atomic<bool>& open) {
+  while (!open.load()) {
+    co_await sluice::yield();
+  }
+}
+
+Task<std::uint64_t> fib_two(Scope& scope, int n) {
+  if (n < 2) {
+    co_return static_cast<std::uint64_t>(n);
+  }
+  auto a = co_await scope.spawn(fib_two(scope, n - 1));
+  auto b = co_await scope.spawn(fib_two(scope, n - 2));
+  const std::uint64_t x = co_await a;
+  co_return x + co_await b;
+}
+
+Task<std::uint64_t> fib_one(Scope& scope, int n) {
+  if (n < 2) {
+    co_return static_cast<std::uint64_t>(n);
+  }
+  auto a = co_await scope.spawn(fib_one(scope, n - 1));
+  const std::uint64_t y = co_await fib_one(scope, n - 2);  // nested: the same tree
+  co_return y + co_await a;
+}
+
+void check_quiescent_counts(const sluice::Metrics& m) {
+  CHECK(m.spawned == m.completed + m.failed + m.cancelled + m.timed_out + m.rejected);
+  CHECK(m.pending == 0);
+}
+
+}  // namespace
+
+TEST_CASE("a spawn tree keeps its scope pending until its last descendant ends", "[scope][tree]") {
+  sluice::Runtime rt(workers(2));
+  Scope scope(rt);
+  std::atomic<bool> open{false};
+  // The parent spawns two grandchildren that wait, drops their handles and
+  // ends; its own handle is done, its tree is not.
+  auto parent = scope.spawn_with_handle([](Scope& s, std::atomic<bool>& o) -> Task<int> {
+    (void)co_await s.spawn(hold_until(o));
+    (void)co_await s.spawn(hold_until(o));
+    co_return 7;
+  }(scope, open));
+  REQUIRE(sluice::test::eventually([&] { return parent.done(); }));
+  CHECK(scope.pending() == 1);  // one tree, still running
+
+  Scope joiners(rt);
+  auto joined = joiners.spawn_with_handle(scope.join());
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK_FALSE(joined.done());
+  CHECK(scope.pending() == 1);
+
+  open.store(true);
+  REQUIRE(sluice::test::eventually([&] { return joined.done(); }));
+  CHECK(scope.pending() == 0);
+  CHECK(rt.block_on([](JoinHandle<int>& h) -> Task<int> { co_return co_await h; }(parent)) == 7);
+  rt.block_on(joiners.join());
+  const auto m = rt.metrics();
+  CHECK(m.completed == 4);  // parent, two grandchildren, the join
+  check_quiescent_counts(m);
+}
+
+TEST_CASE("a child spawned from another scope's task counts in its own scope", "[scope][tree]") {
+  sluice::Runtime rt(workers(2));
+  Scope target(rt);
+  Scope spawners(rt);
+  std::atomic<bool> open{false};
+  auto spawner = spawners.spawn_with_handle([](Scope& s, std::atomic<bool>& o) -> Task<void> {
+    (void)co_await s.spawn(hold_until(o));
+  }(target, open));
+  REQUIRE(sluice::test::eventually([&] { return spawner.done(); }));
+  rt.block_on(spawners.join());  // the child is not in the spawner's scope
+  CHECK(spawners.pending() == 0);
+  CHECK(target.pending() == 1);
+  open.store(true);
+  rt.block_on(target.join());
+  CHECK(target.pending() == 0);
+}
+
+namespace {
+
+struct Chain {
+  static constexpr int depth = 100'000;
+  Scope& scope;
+  std::atomic<int> bodies_ended{0};
+};
+
+Task<void> chain_link(Chain& c, int left) {
+  if (left == 0) {
+    while (c.bodies_ended.load() != Chain::depth) {
+      co_await sluice::yield();
+    }
+    co_return;
+  }
+  (void)co_await c.scope.spawn(chain_link(c, left - 1));
+  c.bodies_ended.fetch_add(1);
+}
+
+}  // namespace
+
+TEST_CASE("a chain of 100,000 spawns ends its trees without recursion", "[scope][tree]") {
+  // Each task spawns the next and ends; the last waits until every body has
+  // ended, so its end finishes 100,000 trees in one walk up the chain.
+  sluice::Runtime rt(workers(2));
+  Scope scope(rt);
+  Chain chain{scope};
+  scope.spawn_detached(chain_link(chain, Chain::depth));
+  rt.block_on(scope.join());
+  CHECK(scope.pending() == 0);
+  const auto m = rt.metrics();
+  CHECK(m.completed == Chain::depth + 1);  // block_on's own task is not spawned
+  check_quiescent_counts(m);
+}
+
+TEST_CASE("fork-join trees give every result on one and several workers", "[scope][tree]") {
+  for (std::size_t threads : {1, 2, 4}) {
+    sluice::Runtime rt(workers(threads));
+    for (int round = 0; round < 5; ++round) {
+      auto body = [&rt]() -> Task<std::uint64_t> {
+        Scope scope(rt);
+        const std::uint64_t two = co_await fib_two(scope, 18);
+        const std::uint64_t one = co_await fib_one(scope, 18);
+        co_await scope.join();
+        co_return two * 10'000 + one;
+      };
+      CHECK(rt.block_on(body()) == 2584 * 10'000 + 2584);
+    }
+    check_quiescent_counts(rt.metrics());
+  }
+}
+
+TEST_CASE("a scope's stop reaches the children of an ended spawner", "[scope][tree]") {
+  sluice::Runtime rt(workers(2));
+  Scope scope(rt);
+  std::atomic<bool> never{false};
+  auto parent = scope.spawn_with_handle([](Scope& s, std::atomic<bool>& o) -> Task<void> {
+    for (int i = 0; i < 10; ++i) {
+      (void)co_await s.spawn(hold_until(o));
+    }
+  }(scope, never));
+  REQUIRE(sluice::test::eventually([&] { return parent.done(); }));
+  CHECK(scope.pending() == 1);
+  scope.request_stop();
+  rt.block_on(scope.join());
+  const auto m = rt.metrics();
+  CHECK(m.cancelled == 10);
+  CHECK(m.completed == 1);  // the parent
+  check_quiescent_counts(m);
+}
+
+TEST_CASE("a task spawning into its stopped scope gets shutting_down", "[scope][tree]") {
+  sluice::Runtime rt(workers(2));
+  Scope scope(rt);
+  std::atomic<bool> waiting{false};
+  auto child = scope.spawn_with_handle([](Scope& s, std::atomic<bool>& w) -> Task<int> {
+    w.store(true);
+    while (!s.stop_token().stop_requested()) {
+      std::this_thread::yield();  // no await: the task itself is not stopped here
+    }
+    try {
+      (void)co_await s.spawn(twice(1));
+    } catch (const sluice::shutting_down_error&) {
+      co_return 1;
+    }
+    co_return 0;
+  }(scope, waiting));
+  REQUIRE(sluice::test::eventually([&] { return waiting.load(); }));
+  scope.request_stop();
+  rt.block_on(scope.join());
+  auto r = rt.block_on([](JoinHandle<int>& h) -> Task<sluice::Result<int>> {
+    co_return co_await h.result();
+  }(child));
+  // The child ends at its co_return (a stopped task that ignores its stop
+  // still finishes): its outcome is its value or cancelled.
+  if (r.has_value()) {
+    CHECK(r.value() == 1);
+  } else {
+    CHECK(r.error() == sluice::errc::cancelled);
+  }
+  const auto m = rt.metrics();
+  CHECK(m.rejected == 1);
+  check_quiescent_counts(m);
+}

@@ -11,6 +11,46 @@
 namespace sluice::detail {
 
 class ScopeState;
+class JoinStateBase;
+
+/// Spawn trees. In a scope with no admission level, a child that one of the
+/// scope's tasks spawns into that same scope (with co_await spawn) is counted
+/// in its spawner's tree instead of the scope's pending word, so fork-join
+/// work does not meet on one cache line. `size` is 1 for the task's own body
+/// plus 1 per such child whose tree has not ended; the tree ends when it
+/// reaches 0, and only then is it given back to the spawner's tree, or, for
+/// a root (spawned from outside, parent null), to the scope's word. So the
+/// scope's pending word stays non-zero while any task of a tree runs, and
+/// join() and the scope's lifetime rules hold for every descendant. A task
+/// whose body ends with children running keeps a reference to its join state
+/// for the tree (children point at it), dropped when the tree ends.
+///
+/// `size` only rises from a running body (its own 1 keeps it above 0), so it
+/// never rises again once it reached 0, and it is exact once the body ended.
+struct TreeLinks {
+  // Written by the spawner (rises) and ending child trees (falls).
+  std::atomic<std::uint32_t> size{1};
+  // Set before the task starts; read when its tree ends.
+  JoinStateBase* parent = nullptr;
+
+  void add_child() noexcept {
+    // relaxed: the child's start is published by the scheduler's queue.
+    size.fetch_add(1, std::memory_order_relaxed);
+  }
+  /// Drops one count (the body's, or an ended child tree's); true when this
+  /// ended the tree.
+  [[nodiscard]] bool leave() noexcept {
+    // acq_rel: the tree's results happen-before whoever continues from here
+    // (the spawner's tree, then the scope's joiner).
+    return size.fetch_sub(1, std::memory_order_acq_rel) == 1;
+  }
+  /// Whether only the body's count is left: exact once the body ended.
+  [[nodiscard]] bool alone() const noexcept {
+    // acquire: pairs with ending children's release, for the path that then
+    // ends the tree without an RMW.
+    return size.load(std::memory_order_acquire) == 1;
+  }
+};
 
 /// What a spawned task and its JoinHandle share: the outcome, the waiter,
 /// and a reference count (the handle + the running task).
@@ -74,6 +114,10 @@ class JoinStateBase : public TaskContext {
   };
   DeadlineLink* deadline_link = nullptr;  // null: no timeout
 
+  /// The spawn-tree count, for the join states of scopes that count trees
+  /// (TreeJoinState); null otherwise.
+  virtual TreeLinks* tree_links() noexcept { return nullptr; }
+
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -97,7 +141,7 @@ class JoinStateBase : public TaskContext {
 };
 
 template <class T>
-class JoinState final : public JoinStateBase {
+class JoinState : public JoinStateBase {
  public:
   JoinState(Pool* runs_on, ScopeState* scope, std::uint32_t refs) noexcept
       : JoinStateBase(runs_on, scope, refs) {}
@@ -130,6 +174,19 @@ class JoinState final : public JoinStateBase {
     ~Storage() {}          // NOLINT(modernize-use-equals-default)
     Result<T> value;
   } storage_;
+};
+
+/// The join state of a task in a scope that counts spawn trees: a separate
+/// type, so that tasks of bounded scopes do not carry the links.
+template <class T>
+class TreeJoinState final : public JoinState<T> {
+ public:
+  using JoinState<T>::JoinState;
+  TreeLinks* tree_links() noexcept override { return &links_; }
+  TreeLinks& links() noexcept { return links_; }
+
+ private:
+  TreeLinks links_;
 };
 
 }  // namespace sluice::detail
