@@ -44,7 +44,7 @@ Scope::~Scope() {
     std::fprintf(stderr,
                  "sluice: Scope '%s' destroyed on a worker thread with %llu children pending; "
                  "co_await scope.join() before it goes out of scope\n",
-                 options_.name.c_str(), static_cast<unsigned long long>(state_.pending()));
+                 options_.name.c_str(), static_cast<unsigned long long>(state_.tasks_pending()));
     std::terminate();
   }
   state_.request_stop();
@@ -124,7 +124,7 @@ void Scope::give_back_slot() noexcept {
   }
 }
 
-detail::PromiseBase* Scope::end_tree(detail::JoinStateBase& ended) noexcept {
+detail::PromiseBase* Scope::end_tree(detail::JoinStateBase& ended, bool counted_out) noexcept {
   detail::JoinStateBase* js = &ended;
   detail::JoinStateBase* drop = nullptr;  // an ancestor whose tree ended here
   for (;;) {
@@ -133,13 +133,19 @@ detail::PromiseBase* Scope::end_tree(detail::JoinStateBase& ended) noexcept {
     if (drop != nullptr) {
       drop->release();  // the reference its tree kept; its fields are read
     }
-    if (up == nullptr) {
-      return scope->finish_child();  // a root: the scope's word, last
+    if (up == nullptr) {  // a root: the scope's word, last
+      if (counted_out) {
+        scope->count_tree_task(+1);  // the word lets it go instead
+      }
+      return scope->finish_child();
     }
     if (!up->tree_links()->leave()) {
       return nullptr;
     }
+    // An ancestor's tree ends only after its body ended with children
+    // running: it was counted out then.
     js = drop = up;
+    counted_out = true;
   }
 }
 

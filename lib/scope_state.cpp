@@ -1,6 +1,9 @@
 #include "sluice/detail/scope_state.hpp"
 
+#include <new>
 #include <thread>
+
+#include "sched/pool.hpp"
 
 namespace sluice::detail {
 
@@ -11,7 +14,8 @@ ScopeState::ScopeState(RuntimeCore& core, ScopeState* parent,
       task_timeout_(task_timeout),
       bounded_(max_pending.has_value()),
       limit_(max_pending.value_or(0)),
-      own_unit_(max_pending ? kOne + kHeldOne : kOne) {
+      own_unit_(max_pending ? kOne + kHeldOne : kOne),
+      workers_(core.pool->size()) {
   if (!task_timeout_) {
     task_timeout_ = parent != nullptr ? parent->task_timeout_ : core.task_timeout;
   }
@@ -36,6 +40,33 @@ ScopeState::~ScopeState() {
   // Unlink first, so a parent stopping now does not reach a dying scope.
   stop_link_.reset();
   close_link_.reset();
+  delete[] tree_tasks_.load(std::memory_order_acquire);
+}
+
+ScopeState::TreeTaskSlot* ScopeState::make_tree_task_slots() noexcept {
+  auto* made = new (std::nothrow) TreeTaskSlot[workers_ + 1];
+  if (made == nullptr) {
+    return nullptr;
+  }
+  TreeTaskSlot* expected = nullptr;
+  // acq_rel: publishes the slots; acquires another thread's on failure.
+  if (tree_tasks_.compare_exchange_strong(expected, made, std::memory_order_acq_rel,
+                                          std::memory_order_acquire)) {
+    return made;
+  }
+  delete[] made;
+  return expected;
+}
+
+std::uint64_t ScopeState::tasks_pending() const noexcept {
+  auto total = static_cast<std::int64_t>(pending());
+  // acquire: pairs with the publishing CAS.
+  if (const TreeTaskSlot* slots = tree_tasks_.load(std::memory_order_acquire)) {
+    for (std::size_t i = 0; i <= workers_; ++i) {
+      total += slots[i].n.load(std::memory_order_relaxed);
+    }
+  }
+  return total > 0 ? static_cast<std::uint64_t>(total) : 0;
 }
 
 std::optional<std::size_t> ScopeState::max_pending() const noexcept {

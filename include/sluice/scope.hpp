@@ -186,13 +186,11 @@ class Scope {
   void request_stop() noexcept { state_.request_stop(); }
   [[nodiscard]] std::stop_token stop_token() const noexcept { return state_.stop_token(); }
   /// Children spawned and not yet finished. In a scope with no admission
-  /// level (no max_pending of its own, of an ancestor or of the runtime), a
-  /// child that one of the scope's tasks spawns with `co_await spawn` is
-  /// counted in its spawner's tree, so a tree counts once here until all of
-  /// it has finished: pending() is then the number of spawn trees in flight
-  /// (0 exactly when every child has finished). Bounded scopes count every
-  /// child.
-  [[nodiscard]] std::size_t pending() const noexcept { return state_.pending(); }
+  /// level (no max_pending of its own, of an ancestor or of the runtime),
+  /// children that the scope's own tasks spawn are counted per worker, and
+  /// this is a momentary sum of those counts (exact once quiescent, as after
+  /// a join).
+  [[nodiscard]] std::size_t pending() const noexcept { return state_.tasks_pending(); }
   [[nodiscard]] std::optional<std::size_t> max_pending() const noexcept {
     return state_.max_pending();
   }
@@ -269,11 +267,14 @@ class Scope {
     // scope that counts trees gives every task a TreeJoinState.
     auto* tree = static_cast<detail::JoinStateBase*>(spawner);
     tree->tree_links()->add_child();
+    state_.count_tree_task(+1);
     return tree;
   }
   /// The tree of `js` ended: gives it to the spawner's tree, or the scope's
-  /// word for a root, and so on up. Returns the scope's joiner to resume.
-  static detail::PromiseBase* end_tree(detail::JoinStateBase& js) noexcept;
+  /// word for a root, and so on up. `counted_out`: js's body ended with
+  /// children running, so ScopeState::count_tree_task already counted it
+  /// out. Returns the scope's joiner to resume.
+  static detail::PromiseBase* end_tree(detail::JoinStateBase& js, bool counted_out) noexcept;
 
   template <class T>
   detail::JoinState<T>* start(Task<T> task, std::uint32_t refs,
@@ -324,6 +325,7 @@ detail::JoinState<T>* Scope::start(Task<T> task, std::uint32_t refs, detail::Joi
       }
     }
     if (tree != nullptr) {
+      state_.count_tree_task(-1);
       (void)tree->tree_links()->leave();  // the spawner runs: its own count keeps the tree
     } else {
       give_back_slot();
@@ -420,11 +422,17 @@ std::coroutine_handle<> Scope::finish(detail::PromiseBase& base) noexcept {
   if (!js->scope()->counts_trees()) {
     joiner = js->scope()->finish_child();
   } else if (auto& tree = static_cast<detail::TreeJoinState<T>*>(js)->links(); tree.alone()) {
-    joiner = end_tree(*js);  // ends now, with no RMW of its count
+    if (tree.parent != nullptr) {
+      js->scope()->count_tree_task(-1);
+    }
+    joiner = end_tree(*js, false);  // ends now, with no RMW of its count
   } else {
+    // Counted out before leave(): once the tree is left, a child may end it
+    // and let the scope go.
+    js->scope()->count_tree_task(-1);
     js->add_ref();
     if (tree.leave()) {
-      joiner = end_tree(*js);
+      joiner = end_tree(*js, true);
     }
   }
   detail::PromiseBase* waiter = js->complete();

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "sluice/detail/runtime_core.hpp"
+#include "sluice/detail/scheduler.hpp"
 
 namespace sluice::detail {
 namespace {
@@ -74,6 +75,7 @@ struct alignas(sync::kFalseSharingRange) Pool::Worker {
 
 thread_local Pool::Worker* Pool::tls_worker_ = nullptr;
 thread_local Pool* Pool::tls_pool_ = nullptr;
+constinit thread_local WorkerId tls_worker_id{};
 
 Pool::Pool(Options options)
     : work_stealing_(options.work_stealing), idle_(std::max<std::size_t>(options.threads, 1)) {
@@ -151,6 +153,7 @@ void Pool::run_worker(std::size_t index) noexcept {
   Worker& w = *workers_[index];
   tls_pool_ = this;
   tls_worker_ = &w;
+  tls_worker_id = WorkerId{this, w.index};
   const std::string name = "sluice-w" + std::to_string(index);
   pthread_setname_np(pthread_self(), name.c_str());
 
@@ -180,6 +183,7 @@ void Pool::run_worker(std::size_t index) noexcept {
   }
   tls_worker_ = nullptr;
   tls_pool_ = nullptr;
+  tls_worker_id = WorkerId{};
 }
 
 TaskNode* Pool::next_local(Worker& w) noexcept {

@@ -223,13 +223,13 @@ TEST_CASE("a spawn tree keeps its scope pending until its last descendant ends",
     co_return 7;
   }(scope, open));
   REQUIRE(sluice::test::eventually([&] { return parent.done(); }));
-  CHECK(scope.pending() == 1);  // one tree, still running
+  CHECK(scope.pending() == 2);  // the grandchildren
 
   Scope joiners(rt);
   auto joined = joiners.spawn_with_handle(scope.join());
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   CHECK_FALSE(joined.done());
-  CHECK(scope.pending() == 1);
+  CHECK(scope.pending() == 2);
 
   open.store(true);
   REQUIRE(sluice::test::eventually([&] { return joined.done(); }));
@@ -320,7 +320,7 @@ TEST_CASE("a scope's stop reaches the children of an ended spawner", "[scope][tr
     }
   }(scope, never));
   REQUIRE(sluice::test::eventually([&] { return parent.done(); }));
-  CHECK(scope.pending() == 1);
+  CHECK(scope.pending() == 10);
   scope.request_stop();
   rt.block_on(scope.join());
   const auto m = rt.metrics();
@@ -361,4 +361,48 @@ TEST_CASE("a task spawning into its stopped scope gets shutting_down", "[scope][
   const auto m = rt.metrics();
   CHECK(m.rejected == 1);
   check_quiescent_counts(m);
+}
+
+namespace {
+
+struct Forest {
+  Scope& scope;
+  std::atomic<bool>& open;
+  std::atomic<int> leaves_started{0};
+};
+
+// A binary tree of spawns `depth` levels below this task; leaves wait for
+// `open`. `await_children`: inner tasks wait for their children, or end at once.
+Task<void> grow(Forest& f, int depth, bool await_children) {
+  if (depth == 0) {
+    f.leaves_started.fetch_add(1);
+    co_await hold_until(f.open);
+    co_return;
+  }
+  auto left = co_await f.scope.spawn(grow(f, depth - 1, await_children));
+  auto right = co_await f.scope.spawn(grow(f, depth - 1, await_children));
+  if (await_children) {
+    co_await left;
+    co_await right;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("pending() counts every task of a spawn tree", "[scope][tree]") {
+  sluice::Runtime rt(workers(2));
+  for (const bool await_children : {true, false}) {
+    INFO("inner tasks await their children: " << await_children);
+    Scope scope(rt);
+    std::atomic<bool> open{false};
+    Forest forest{scope, open};
+    scope.spawn_detached(grow(forest, 6, await_children));  // 64 leaves, 63 inner tasks
+    REQUIRE(sluice::test::eventually([&] { return forest.leaves_started.load() == 64; }));
+    const std::size_t expected = await_children ? 127 : 64;
+    REQUIRE(sluice::test::eventually([&] { return scope.pending() == expected; }));
+    open.store(true);
+    rt.block_on(scope.join());
+    CHECK(scope.pending() == 0);
+  }
+  check_quiescent_counts(rt.metrics());
 }

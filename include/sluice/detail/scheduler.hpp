@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstddef>
+
 #include "sluice/detail/task_node.hpp"
 
 namespace sluice::detail {
@@ -11,5 +13,13 @@ void schedule(Pool& pool, TaskNode* node, bool yield = false) noexcept;
 
 /// The pool whose worker is the calling thread, or null.
 Pool* current_pool() noexcept;
+
+/// The calling thread's worker, for per-worker counters in headers: its pool
+/// (null on other threads) and index. Set by the worker itself.
+struct WorkerId {
+  Pool* pool = nullptr;
+  std::size_t index = 0;
+};
+extern constinit thread_local WorkerId tls_worker_id;
 
 }  // namespace sluice::detail

@@ -12,6 +12,7 @@
 #include "sluice/detail/admission.hpp"
 #include "sluice/detail/promise.hpp"
 #include "sluice/detail/runtime_core.hpp"
+#include "sluice/detail/scheduler.hpp"
 
 namespace sluice::detail {
 
@@ -128,8 +129,35 @@ class ScopeState {
     return take_joiner() == nullptr;
   }
 
+  /// The word's pending count: children, or trees in a scope that counts
+  /// trees. 0 exactly when every child has finished.
   [[nodiscard]] std::uint64_t pending() const noexcept {
     return pending_of(state_.load(std::memory_order_acquire));
+  }
+  /// Tasks spawned and not finished (Scope::pending()): the word's count,
+  /// plus, in a scope that counts trees, the tree tasks counted per worker
+  /// by count_tree_task. A momentary sum of several counters, exact once
+  /// quiescent (after a join).
+  [[nodiscard]] std::uint64_t tasks_pending() const noexcept;
+  /// In a scope that counts trees: +1 when a tree child is spawned, -1 when
+  /// a task's body ends while the word still counts it (a tree child, or a
+  /// root with children running), +1 when such a root's tree ends, just
+  /// before the word lets it go. Adds on the calling worker's own line.
+  /// Only while the scope's word is non-zero (the scope is alive).
+  void count_tree_task(int delta) noexcept {
+    TreeTaskSlot* slots = tree_tasks_.load(std::memory_order_acquire);  // pairs with the CAS
+    if (slots == nullptr && (slots = make_tree_task_slots()) == nullptr) {
+      return;  // out of memory: pending() leaves tree tasks out
+    }
+    const WorkerId& me = tls_worker_id;
+    if (me.pool == core_->pool) {
+      // relaxed: a statistic with one writer (this worker); a joiner sees
+      // it through the tree's release sequence on the word.
+      auto& n = slots[me.index].n;
+      n.store(n.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+    } else {
+      slots[workers_].n.fetch_add(delta, std::memory_order_relaxed);
+    }
   }
   [[nodiscard]] bool idle() const noexcept {
     return (state_.load(std::memory_order_acquire) & ~kJoining) == 0;
@@ -241,6 +269,14 @@ class ScopeState {
     return w.scope == this && w.level == 0 ? own_unit_ : kHeldOne;
   }
 
+  // One per worker, and one for other threads (last).
+  struct alignas(64) TreeTaskSlot {
+    // Written by its worker only (the last slot: any thread, RMW); read by
+    // tasks_pending().
+    std::atomic<std::int64_t> n{0};
+  };
+  TreeTaskSlot* make_tree_task_slots() noexcept;
+
   // Clears kJoining if pending is 0; returns the joiner if this call did.
   PromiseBase* take_joiner() noexcept {
     auto s = state_.load(std::memory_order_acquire);
@@ -273,6 +309,9 @@ class ScopeState {
   const std::uint64_t own_unit_;  // what one own child takes of the word
   std::vector<Outer> outer_;      // immutable after construction
   bool counts_trees_ = false;     // immutable after construction
+  const std::size_t workers_;     // the pool's size
+  // Made on the first count_tree_task (CAS); freed with the scope.
+  std::atomic<TreeTaskSlot*> tree_tasks_{nullptr};
   std::stop_source stop_;
   std::stop_source closing_;
   // Written by spawners, finishing children, the joiner and nested scopes'
