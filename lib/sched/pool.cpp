@@ -6,6 +6,7 @@
 #include <array>
 #include <chrono>
 #include <string>
+#include <utility>
 
 #include "sluice/detail/runtime_core.hpp"
 #include "sluice/detail/scheduler.hpp"
@@ -65,6 +66,10 @@ struct alignas(sync::kFalseSharingRange) Pool::Worker {
   sync::Atomic<std::int64_t> parked_since{0};
   std::array<sync::Atomic<std::uint64_t>, kEventSlots> events{};
 
+  // Owner-only: the newest node in the local queue was pushed by a yield,
+  // so the owner takes the oldest first (see next_local).
+  bool back_yielded = false;
+
   std::size_t random_below(std::size_t n) noexcept {  // xorshift64
     rng ^= rng << 13;
     rng ^= rng >> 7;
@@ -115,10 +120,10 @@ void Pool::schedule(TaskNode* node, bool yield) noexcept {
 
 void Pool::push_local(Worker& w, TaskNode* node, bool yield) noexcept {
   if (yield) {
-    // The local queue pops newest first, so a yield there would come straight
-    // back: the injector puts it behind everything already waiting.
-    injector_.push(node);
-    notify();
+    // At the back of the queue, where thieves can take it; the owner then
+    // takes the oldest first, so it runs after everything queued here.
+    push_queue(w, node);
+    w.back_yielded = true;
     return;
   }
   // acq_rel: release publishes `node` to a thief; acquire takes the old one.
@@ -130,6 +135,7 @@ void Pool::push_local(Worker& w, TaskNode* node, bool yield) noexcept {
 }
 
 void Pool::push_queue(Worker& w, TaskNode* node) noexcept {
+  w.back_yielded = false;
   w.local.push(node, [this](std::span<TaskNode*> batch) { injector_.push_batch(batch); });
   notify();
 }
@@ -205,7 +211,14 @@ TaskNode* Pool::next_local(Worker& w) noexcept {
       return n;
     }
   }
-  if (auto n = w.local.pop_back()) {
+  if (w.back_yielded) {
+    // A yield is the newest node: oldest first, until something else is
+    // pushed (then newest first again) or the queue runs dry.
+    if (auto n = w.local.pop_front()) {
+      return *n;
+    }
+    w.back_yielded = false;
+  } else if (auto n = w.local.pop_back()) {
     return *n;
   }
   return pop_injector(w);

@@ -12,14 +12,16 @@
 //   3. its LIFO slot (the node it scheduled last: a spawned child or a task
 //      it just woke), then its local queue newest first: fork-join work runs
 //      depth first, as in a work-stealing deque, while thieves take the
-//      oldest half;
+//      oldest half; oldest first instead while the newest is a yield;
 //   4. the injector (taking a batch into the queue);
 //   5. stealing, as a searcher (Idle): guided by the load vector, it takes
 //      half of the queue with the largest approx_len(), ties broken from a
 //      random start, then falls back to the other workers' LIFO slots;
 //   6. a bounded spin of steps 3-5, then parking on a futex word.
 //
-// A yielding node goes to the injector, behind everything queued already.
+// A yielding node goes behind everything its worker has queued: at the back
+// of its local queue (no lock; thieves can take it), with the worker taking
+// the oldest nodes first until something else is pushed.
 //
 // The pool knows nothing of coroutines: it runs TaskNode::run.
 #pragma once

@@ -312,3 +312,81 @@ TEST_CASE("nodes waking each other do not starve the oldest queued node", "[pool
   pool.stop();
   CHECK(waited_run);
 }
+
+// Yielded nodes wait at the back of their worker's queue, where thieves can
+// take them: nodes yielded by a worker that then stays busy run elsewhere.
+TEST_CASE("yielded nodes run on other workers while theirs is busy", "[pool]") {
+  struct Yielded : TaskNode {
+    Pool* pool = nullptr;
+    std::atomic<int>* ran = nullptr;
+    std::atomic<int>* elsewhere = nullptr;
+    std::atomic<bool>* busy = nullptr;
+    int yields_left = 1;
+    Yielded() { run = &Yielded::execute; }
+    static void execute(TaskNode* n) noexcept {
+      auto* self = static_cast<Yielded*>(n);
+      if (self->yields_left-- > 0) {
+        self->pool->schedule(self, /*yield=*/true);
+        return;
+      }
+      if (self->busy->load(std::memory_order_acquire)) {
+        self->elsewhere->fetch_add(1, std::memory_order_relaxed);
+      }
+      self->ran->fetch_add(1, std::memory_order_release);
+    }
+  };
+  struct Busy : TaskNode {
+    std::atomic<bool>* busy = nullptr;
+    std::atomic<int>* ran = nullptr;
+    int total = 0;
+    Busy() { run = &Busy::execute; }
+    static void execute(TaskNode* n) noexcept {
+      auto* self = static_cast<Busy*>(n);
+      // Holds this worker until the yielded nodes ran elsewhere (or 20 s).
+      const auto limit = std::chrono::steady_clock::now() + 20s;
+      while (self->ran->load(std::memory_order_acquire) < self->total &&
+             std::chrono::steady_clock::now() < limit) {
+      }
+      self->busy->store(false, std::memory_order_release);
+    }
+  };
+  struct Starter : TaskNode {
+    Pool* pool = nullptr;
+    std::vector<Yielded>* yielded = nullptr;
+    Busy* busy = nullptr;
+    Starter() { run = &Starter::execute; }
+    static void execute(TaskNode* n) noexcept {
+      auto* self = static_cast<Starter*>(n);
+      for (auto& y : *self->yielded) {
+        self->pool->schedule(&y, /*yield=*/true);
+      }
+      self->pool->schedule(self->busy);  // runs next here, holding the worker
+    }
+  };
+  constexpr int total = 50;
+  Pool pool({.threads = 2});
+  std::atomic<int> ran{0};
+  std::atomic<int> elsewhere{0};
+  std::atomic<bool> busy{true};
+  std::vector<Yielded> yielded(total);
+  for (auto& y : yielded) {
+    y.pool = &pool;
+    y.ran = &ran;
+    y.elsewhere = &elsewhere;
+    y.busy = &busy;
+  }
+  Busy holder;
+  holder.busy = &busy;
+  holder.ran = &ran;
+  holder.total = total;
+  Starter starter;
+  starter.pool = &pool;
+  starter.yielded = &yielded;
+  starter.busy = &holder;
+  pool.schedule(&starter);
+  const bool all = sluice::test::eventually([&] { return ran.load() == total; });
+  INFO("ran " << ran.load() << ", elsewhere " << elsewhere.load() << ", sleeping "
+              << pool.sleeping());
+  REQUIRE(all);
+  CHECK(elsewhere.load() == total);  // all while the holder ran
+}
