@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <limits>
 #include <mutex>
 #include <new>
 #include <span>
@@ -23,7 +24,10 @@ namespace sluice::detail {
 
 class Injector {
  public:
-  Injector() = default;
+  /// `max_ring`: the ring's largest capacity; beyond it nodes queue on the
+  /// list behind it, as when memory runs out (tests use a small one).
+  explicit Injector(std::size_t max_ring = std::numeric_limits<std::size_t>::max()) noexcept
+      : max_ring_(max_ring) {}
   Injector(const Injector&) = delete;
   Injector& operator=(const Injector&) = delete;
   ~Injector() { delete[] ring_; }
@@ -101,6 +105,9 @@ class Injector {
     while (capacity < needed) {
       capacity *= 2;
     }
+    if (capacity > max_ring_) {
+      return false;
+    }
     auto* ring = new (std::nothrow) TaskNode*[capacity];
     if (ring == nullptr) {
       return false;
@@ -115,6 +122,7 @@ class Injector {
     return true;
   }
 
+  const std::size_t max_ring_;
   std::mutex mutex_;
   TaskNode** ring_ = nullptr;  // guarded by mutex_, like the fields below
   std::size_t capacity_ = 0;   // 0 or a power of two
