@@ -2,20 +2,23 @@
 //
 // It takes work submitted from outside the pool and the half-rings that
 // overflowing workers hand over in one batch, so the lock is taken once per
-// batch, not per item. The pointers are kept in a growable ring, so neither
-// end touches a node under the lock (a linked list would read each popped
-// node's link, a cache miss apiece on nodes written by another core, while
-// every other worker waits for the lock). If the ring cannot grow (no
-// memory), nodes queue on an intrusive list behind it instead: nothing is
+// batch, not per item. The pointers are kept in blocks of 254 (2 KiB each,
+// freed as they drain, one kept spare), so neither end touches a node under
+// the lock (a linked list of nodes would read each popped node's link, a
+// cache miss apiece on nodes written by another core, while every other
+// worker waits for the lock), and memory follows the backlog: 8 bytes per
+// queued node. If a block cannot be had (no memory, or past `max_blocks`),
+// nodes queue on an intrusive list behind the blocks instead: nothing is
 // lost. `len_` lets idle workers skip the lock when empty.
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <mutex>
 #include <new>
 #include <span>
+#include <utility>
 
 #include "sluice/detail/task_node.hpp"
 #include "sync.hpp"
@@ -24,13 +27,18 @@ namespace sluice::detail {
 
 class Injector {
  public:
-  /// `max_ring`: the ring's largest capacity; beyond it nodes queue on the
-  /// list behind it, as when memory runs out (tests use a small one).
-  explicit Injector(std::size_t max_ring = std::numeric_limits<std::size_t>::max()) noexcept
-      : max_ring_(max_ring) {}
+  /// `max_blocks`: how many blocks may hold nodes at once; beyond them nodes
+  /// queue on the list behind them, as when memory runs out (tests use few).
+  explicit Injector(std::size_t max_blocks = std::numeric_limits<std::size_t>::max()) noexcept
+      : max_blocks_(max_blocks) {}
   Injector(const Injector&) = delete;
   Injector& operator=(const Injector&) = delete;
-  ~Injector() { delete[] ring_; }
+  ~Injector() {
+    while (head_ != nullptr) {
+      delete std::exchange(head_, head_->next);
+    }
+    delete spare_;
+  }
 
   /// Thread safety: every member may be called from any thread.
   void push(TaskNode* node) noexcept { push_batch(std::span<TaskNode*>(&node, 1)); }
@@ -40,21 +48,19 @@ class Injector {
       return;
     }
     std::lock_guard lock(mutex_);
-    if (spill_head_ == nullptr && reserve(count_ + nodes.size())) {
-      for (TaskNode* n : nodes) {
-        ring_[(head_ + count_) & (capacity_ - 1)] = n;
-        ++count_;
+    for (TaskNode* n : nodes) {
+      if (spill_head_ == nullptr &&
+          ((tail_ != nullptr && tail_->end < Block::kSize) || add_block())) {
+        tail_->slots[tail_->end++] = n;
+        continue;
       }
-    } else {
-      for (TaskNode* n : nodes) {  // behind the ring, in order
-        n->next = nullptr;
-        if (spill_tail_ != nullptr) {
-          spill_tail_->next = n;
-        } else {
-          spill_head_ = n;
-        }
-        spill_tail_ = n;
+      n->next = nullptr;  // behind the blocks, in order
+      if (spill_tail_ != nullptr) {
+        spill_tail_->next = n;
+      } else {
+        spill_head_ = n;
       }
+      spill_tail_ = n;
     }
     // relaxed: the mutex orders the queue; len_ is a hint read without it.
     len_.store(len_.load(std::memory_order_relaxed) + nodes.size(), std::memory_order_relaxed);
@@ -67,10 +73,15 @@ class Injector {
     }
     std::lock_guard lock(mutex_);
     std::size_t n = 0;
-    for (; n < out.size() && count_ != 0; ++n) {
-      out[n] = ring_[head_];
-      head_ = (head_ + 1) & (capacity_ - 1);
-      --count_;
+    while (n < out.size() && head_ != nullptr) {
+      Block& b = *head_;
+      while (n < out.size() && b.begin < b.end) {
+        out[n++] = b.slots[b.begin++];
+      }
+      if (b.begin < b.end || (&b == tail_ && b.end < Block::kSize)) {
+        break;  // not drained, or the tail with room left: keep it
+      }
+      drop_head();
     }
     for (; n < out.size() && spill_head_ != nullptr; ++n) {
       out[n] = spill_head_;
@@ -93,42 +104,56 @@ class Injector {
   [[nodiscard]] bool is_empty() const noexcept { return len() == 0; }
 
  private:
-  static constexpr std::size_t kInitialCapacity = 256;
+  struct Block {
+    static constexpr std::uint32_t kSize = 254;  // 2 KiB blocks
+    Block* next = nullptr;
+    std::uint32_t begin = 0;  // the oldest node
+    std::uint32_t end = 0;    // one past the newest
+    TaskNode* slots[kSize];
+  };
 
-  // Grows the ring (a power of two) to hold `needed`; false if it cannot.
-  // Under mutex_.
-  bool reserve(std::size_t needed) noexcept {
-    if (needed <= capacity_) {
-      return true;
-    }
-    std::size_t capacity = std::max(capacity_, kInitialCapacity);
-    while (capacity < needed) {
-      capacity *= 2;
-    }
-    if (capacity > max_ring_) {
+  // Appends an empty block; false if none can be had. Under mutex_.
+  bool add_block() noexcept {
+    if (blocks_ >= max_blocks_) {
       return false;
     }
-    auto* ring = new (std::nothrow) TaskNode*[capacity];
-    if (ring == nullptr) {
+    Block* b = spare_ != nullptr ? std::exchange(spare_, nullptr) : new (std::nothrow) Block;
+    if (b == nullptr) {
       return false;
     }
-    for (std::size_t i = 0; i < count_; ++i) {
-      ring[i] = ring_[(head_ + i) & (capacity_ - 1)];
+    b->next = nullptr;
+    b->begin = b->end = 0;
+    if (tail_ != nullptr) {
+      tail_->next = b;
+    } else {
+      head_ = b;
     }
-    delete[] ring_;
-    ring_ = ring;
-    capacity_ = capacity;
-    head_ = 0;
+    tail_ = b;
+    ++blocks_;
     return true;
   }
 
-  const std::size_t max_ring_;
+  // Unlinks the drained head block, keeping one spare. Under mutex_.
+  void drop_head() noexcept {
+    Block* b = std::exchange(head_, head_->next);
+    if (head_ == nullptr) {
+      tail_ = nullptr;
+    }
+    --blocks_;
+    if (spare_ == nullptr) {
+      spare_ = b;
+    } else {
+      delete b;
+    }
+  }
+
+  const std::size_t max_blocks_;
   std::mutex mutex_;
-  TaskNode** ring_ = nullptr;  // guarded by mutex_, like the fields below
-  std::size_t capacity_ = 0;   // 0 or a power of two
-  std::size_t head_ = 0;       // index of the oldest node
-  std::size_t count_ = 0;
-  TaskNode* spill_head_ = nullptr;  // behind the ring; only when it could not grow
+  Block* head_ = nullptr;  // guarded by mutex_, like the fields below
+  Block* tail_ = nullptr;
+  Block* spare_ = nullptr;
+  std::size_t blocks_ = 0;          // linked from head_
+  TaskNode* spill_head_ = nullptr;  // behind the blocks; only when none could be had
   TaskNode* spill_tail_ = nullptr;
   // Written under mutex_; read without it as a hint by idle workers.
   sync::Atomic<std::size_t> len_{0};
