@@ -406,3 +406,51 @@ TEST_CASE("pending() counts every task of a spawn tree", "[scope][tree]") {
   }
   check_quiescent_counts(rt.metrics());
 }
+
+namespace {
+
+// A tree whose leaves either finish at once or sleep past the scope's task
+// timeout; inner tasks await their children or end at once (by depth).
+Task<void> timed_tree(Scope& scope, int depth, std::atomic<int>& leaves) {
+  if (depth == 0) {
+    if (leaves.fetch_add(1) % 3 == 0) {
+      co_await sluice::sleep_for(std::chrono::seconds(30));  // ends timed_out
+    }
+    co_return;
+  }
+  auto left = co_await scope.spawn(timed_tree(scope, depth - 1, leaves));
+  auto right = co_await scope.spawn(timed_tree(scope, depth - 1, leaves));
+  if (depth % 2 == 0) {
+    (void)co_await left.result();
+    (void)co_await right.result();
+  }
+}
+
+}  // namespace
+
+TEST_CASE("spawn trees with timeouts and a shutdown keep every count", "[scope][tree]") {
+  sluice::Runtime rt(workers(2));
+  std::atomic<int> leaves{0};
+  {
+    Scope scope(rt, sluice::ScopeOptions{.task_timeout = std::chrono::milliseconds(50)});
+    REQUIRE(scope.max_pending() == std::nullopt);        // counts trees
+    scope.spawn_detached(timed_tree(scope, 8, leaves));  // 511 tasks, 256 leaves
+    rt.block_on(scope.join());
+    CHECK(scope.pending() == 0);
+    const auto m = rt.metrics();
+    CHECK(m.timed_out >= 86);  // the sleeping leaves, and inner tasks awaiting them
+    check_quiescent_counts(m);
+  }
+  // Trees still running at shutdown: cancelled, and every task accounted for.
+  Scope scope(rt);
+  std::atomic<bool> never{false};
+  std::atomic<int> more_leaves{0};
+  scope.spawn_detached([](Scope& s, std::atomic<int>& l, std::atomic<bool>& o) -> Task<void> {
+    (void)co_await s.spawn(timed_tree(s, 6, l));
+    (void)co_await s.spawn(hold_until(o));
+  }(scope, more_leaves, never));
+  REQUIRE(sluice::test::eventually([&] { return more_leaves.load() == 64; }));
+  CHECK_FALSE(rt.shutdown_timeout(std::chrono::milliseconds(20)));
+  CHECK(scope.pending() == 0);
+  check_quiescent_counts(rt.metrics());
+}
