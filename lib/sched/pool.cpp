@@ -37,9 +37,13 @@ void bump(sync::Atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
 }  // namespace
 
 struct alignas(sync::kFalseSharingRange) Pool::Worker {
-  Worker(Queue::Owner owner, std::size_t i) : local(std::move(owner)), index(i), rng(i * 2 + 1) {}
+  Worker(Queue::Owner owner, Queue::Owner yield_queue, std::size_t i)
+      : local(std::move(owner)), yielded(std::move(yield_queue)), index(i), rng(i * 2 + 1) {}
 
   Queue::Owner local;
+  // Nodes that yielded: popped oldest first by the owner, stolen like the
+  // local queue.
+  Queue::Owner yielded;
   // The node scheduled last. Written by the owner (exchange) and emptied by
   // thieves (exchange with null) once every queue is empty.
   sync::Atomic<TaskNode*> lifo{nullptr};
@@ -65,10 +69,7 @@ struct alignas(sync::kFalseSharingRange) Pool::Worker {
   // steady_clock nanoseconds when the current park began; 0 when running.
   sync::Atomic<std::int64_t> parked_since{0};
   std::array<sync::Atomic<std::uint64_t>, kEventSlots> events{};
-
-  // Owner-only: the newest node in the local queue was pushed by a yield,
-  // so the owner takes the oldest first (see next_local).
-  bool back_yielded = false;
+  bool yields_first = false;  // at the next fairness tick (owner-only)
 
   std::size_t random_below(std::size_t n) noexcept {  // xorshift64
     rng ^= rng << 13;
@@ -87,10 +88,13 @@ Pool::Pool(Options options)
   const auto n = std::max<std::size_t>(options.threads, 1);
   workers_.reserve(n);
   stealers_.reserve(n);
+  yield_stealers_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     auto [owner, stealer] = Queue::create();
-    workers_.push_back(std::make_unique<Worker>(std::move(owner), i));
+    auto [yield_owner, yield_stealer] = Queue::create();
+    workers_.push_back(std::make_unique<Worker>(std::move(owner), std::move(yield_owner), i));
     stealers_.push_back(std::move(stealer));
+    yield_stealers_.push_back(std::move(yield_stealer));
   }
   threads_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -120,10 +124,10 @@ void Pool::schedule(TaskNode* node, bool yield) noexcept {
 
 void Pool::push_local(Worker& w, TaskNode* node, bool yield) noexcept {
   if (yield) {
-    // At the back of the queue, where thieves can take it; the owner then
-    // takes the oldest first, so it runs after everything queued here.
-    push_queue(w, node);
-    w.back_yielded = true;
+    // Its own queue, taken oldest first after the local one: behind
+    // everything queued here, and thieves can take it.
+    w.yielded.push(node, [this](std::span<TaskNode*> batch) { injector_.push_batch(batch); });
+    notify();
     return;
   }
   // acq_rel: release publishes `node` to a thief; acquire takes the old one.
@@ -135,7 +139,6 @@ void Pool::push_local(Worker& w, TaskNode* node, bool yield) noexcept {
 }
 
 void Pool::push_queue(Worker& w, TaskNode* node) noexcept {
-  w.back_yielded = false;
   w.local.push(node, [this](std::span<TaskNode*> batch) { injector_.push_batch(batch); });
   notify();
 }
@@ -201,6 +204,14 @@ TaskNode* Pool::next_local(Worker& w) noexcept {
     if (TaskNode* n = overdue_front(w)) {
       return n;
     }
+    // The injector and the yielded nodes take turns going first, so neither
+    // starves the other while the local queue never empties.
+    w.yields_first = !w.yields_first;
+    if (w.yields_first) {
+      if (auto n = w.yielded.pop_front()) {
+        return *n;
+      }
+    }
     if (TaskNode* n = pop_injector(w)) {
       return n;
     }
@@ -211,14 +222,10 @@ TaskNode* Pool::next_local(Worker& w) noexcept {
       return n;
     }
   }
-  if (w.back_yielded) {
-    // A yield is the newest node: oldest first, until something else is
-    // pushed (then newest first again) or the queue runs dry.
-    if (auto n = w.local.pop_front()) {
-      return *n;
-    }
-    w.back_yielded = false;
-  } else if (auto n = w.local.pop_back()) {
+  if (auto n = w.local.pop_back()) {
+    return *n;
+  }
+  if (auto n = w.yielded.pop_front()) {
     return *n;
   }
   return pop_injector(w);
@@ -322,21 +329,23 @@ TaskNode* Pool::steal(Worker& w) noexcept {
       best_len = len;
     }
   }
-  auto take = [&](std::size_t victim) -> TaskNode* {
-    if (auto t = stealers_[victim].steal_half_into(w.local)) {
+  auto take_from = [&](Queue::Stealer& victim) -> TaskNode* {
+    if (auto t = victim.steal_half_into(w.local)) {
       bump(w.steals);
       bump(w.stolen, w.local.len() + 1);
       return *t;
     }
     return nullptr;
   };
+  auto take = [&](std::size_t victim) { return take_from(stealers_[victim]); };
   if (best != n) {
     if (TaskNode* t = take(best)) {
       return t;
     }
   }
   // The heaviest was raced away or the queues are empty: sweep everyone,
-  // including the LIFO slots of workers busy with a long node.
+  // including yielded nodes and the LIFO slots of workers busy with a long
+  // node.
   for (std::size_t k = 0; k < n; ++k) {
     const auto i = (start + k) % n;
     if (i == w.index) {
@@ -344,6 +353,11 @@ TaskNode* Pool::steal(Worker& w) noexcept {
     }
     if (stealers_[i].approx_len() != 0) {
       if (TaskNode* t = take(i)) {
+        return t;
+      }
+    }
+    if (yield_stealers_[i].approx_len() != 0) {
+      if (TaskNode* t = take_from(yield_stealers_[i])) {
         return t;
       }
     }
@@ -393,7 +407,7 @@ bool Pool::has_visible_work() const noexcept {
     return true;
   }
   for (std::size_t i = 0; i < workers_.size(); ++i) {
-    if (stealers_[i].approx_len() != 0 ||
+    if (stealers_[i].approx_len() != 0 || yield_stealers_[i].approx_len() != 0 ||
         workers_[i]->lifo.load(std::memory_order_relaxed) != nullptr) {
       return true;
     }
@@ -425,7 +439,7 @@ void Pool::stop() noexcept {
 std::size_t Pool::queued() const noexcept {
   std::size_t n = injector_.len();
   for (std::size_t i = 0; i < workers_.size(); ++i) {
-    n += stealers_[i].approx_len();
+    n += stealers_[i].approx_len() + yield_stealers_[i].approx_len();
     n += workers_[i]->lifo.load(std::memory_order_relaxed) != nullptr ? 1 : 0;
   }
   return n;

@@ -3,7 +3,8 @@
 //
 // A worker looks for its next node in this order:
 //   1. every kInjectorInterval ticks, the injector first (fairness: work
-//      submitted from outside is never starved by local respawning);
+//      submitted from outside is never starved by local respawning), taking
+//      turns with its yielded queue (below);
 //   2. on the same ticks (before the injector), the oldest node of its local
 //      queue if it has sat
 //      at the front for kMaxFrontWait (fairness within the worker: nodes
@@ -12,16 +13,18 @@
 //   3. its LIFO slot (the node it scheduled last: a spawned child or a task
 //      it just woke), then its local queue newest first: fork-join work runs
 //      depth first, as in a work-stealing deque, while thieves take the
-//      oldest half; oldest first instead while the newest is a yield;
-//   4. the injector (taking a batch into the queue);
+//      oldest half;
+//   4. its yielded queue, oldest first, then the injector (taking a batch
+//      into the queue);
 //   5. stealing, as a searcher (Idle): guided by the load vector, it takes
 //      half of the queue with the largest approx_len(), ties broken from a
-//      random start, then falls back to the other workers' LIFO slots;
+//      random start, then falls back to the other workers' yielded queues
+//      and LIFO slots;
 //   6. a bounded spin of steps 3-5, then parking on a futex word.
 //
-// A yielding node goes behind everything its worker has queued: at the back
-// of its local queue (no lock; thieves can take it), with the worker taking
-// the oldest nodes first until something else is pushed.
+// A yielding node goes behind everything its worker has queued: onto the
+// worker's second LimitedAccessQueue, for yielded nodes only (no lock;
+// thieves can take them), which the owner pops oldest first.
 //
 // The pool knows nothing of coroutines: it runs TaskNode::run.
 #pragma once
@@ -118,7 +121,8 @@ class Pool {
   const bool work_stealing_;
   void* owner_ = nullptr;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::vector<Queue::Stealer> stealers_;  // immutable after construction
+  std::vector<Queue::Stealer> stealers_;        // immutable after construction
+  std::vector<Queue::Stealer> yield_stealers_;  // the yielded queues'; likewise
   Injector injector_;
   Idle idle_;
   // Written once by stop(); read by workers when they run out of work.

@@ -313,8 +313,8 @@ TEST_CASE("nodes waking each other do not starve the oldest queued node", "[pool
   CHECK(waited_run);
 }
 
-// Yielded nodes wait at the back of their worker's queue, where thieves can
-// take them: nodes yielded by a worker that then stays busy run elsewhere.
+// Yielded nodes wait in their worker's yielded queue, where thieves can take
+// them: nodes yielded by a worker that then stays busy run elsewhere.
 TEST_CASE("yielded nodes run on other workers while theirs is busy", "[pool]") {
   struct Yielded : TaskNode {
     Pool* pool = nullptr;
