@@ -118,10 +118,35 @@ void Scope::report_detached_failure(const std::exception_ptr& e) noexcept {
   }
 }
 
+Task<void> Scope::settle(Scope& inner, std::exception_ptr pull_error) {
+  if (pull_error) {
+    inner.request_stop();  // the units in flight must end before the scope does
+  }
+  co_await inner.join();
+  if (pull_error) {
+    std::rethrow_exception(pull_error);
+  }
+}
+
 void Scope::give_back_slot() noexcept {
   if (detail::PromiseBase* joiner = state_.finish_child()) {
     joiner->schedule();
   }
+}
+
+detail::PromiseBase* Scope::end_body(detail::JoinStateBase& js, detail::TreeLinks& tree) noexcept {
+  if (tree.alone()) {  // exact: only a running body adds to it
+    if (tree.parent != nullptr) {
+      js.scope()->count_tree_task(-1);
+    }
+    return end_tree(js, false);  // ends now, with no RMW of its count
+  }
+  // Counted out before leave(): once the tree is left, a child may end it
+  // and let the scope go. The tree's own reference keeps js for the child
+  // that ends it; the task's still covers complete() if that is now.
+  js.scope()->count_tree_task(-1);
+  js.add_ref();
+  return tree.leave() ? end_tree(js, true) : nullptr;
 }
 
 detail::PromiseBase* Scope::end_tree(detail::JoinStateBase& ended, bool counted_out) noexcept {

@@ -27,7 +27,6 @@ ScopeState::ScopeState(RuntimeCore& core, ScopeState* parent,
   } else if (core.admission) {
     outer_.push_back(Outer{.admission = &*core.admission});
   }
-  counts_trees_ = !bounded_ && outer_.empty();
   // Linked last: the callbacks run at once if the parent already stopped.
   const auto parent_stop = parent != nullptr ? parent->stop_token() : core.stopping.get_token();
   const auto parent_closing =

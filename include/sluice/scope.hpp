@@ -3,6 +3,7 @@
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
+#include <exception>
 #include <functional>
 #include <optional>
 #include <ranges>
@@ -250,6 +251,9 @@ class Scope {
 
   template <class Item, class U, class Fn, class Deliver>
   struct Pump;
+  /// Ends a producer loop over `inner`: stops the units in flight if pulling
+  /// threw `pull_error`, waits for them all, then rethrows it.
+  static Task<void> settle(Scope& inner, std::exception_ptr pull_error);
 
   /// Admission for a child spawned by the task whose context is `spawner`
   /// (counts_trees() scopes): the spawner's tree if it is a task of this
@@ -270,6 +274,10 @@ class Scope {
     state_.count_tree_task(+1);
     return tree;
   }
+  /// The body of `js` (a task of a scope that counts trees) ended: ends its
+  /// tree now if no child of it runs, else keeps a reference for the tree,
+  /// which the last child ends. Returns the scope's joiner to resume.
+  static detail::PromiseBase* end_body(detail::JoinStateBase& js, detail::TreeLinks& tree) noexcept;
   /// The tree of `js` ended: gives it to the spawner's tree, or the scope's
   /// word for a root, and so on up. `counted_out`: js's body ended with
   /// children running, so ScopeState::count_tree_task already counted it
@@ -418,23 +426,10 @@ std::coroutine_handle<> Scope::finish(detail::PromiseBase& base) noexcept {
   // tree runs; with children running, the tree outlives the body and keeps
   // a reference of its own, dropped when it ends (the task's reference still
   // covers complete() if a child ends the tree meanwhile).
-  detail::PromiseBase* joiner = nullptr;
-  if (!js->scope()->counts_trees()) {
-    joiner = js->scope()->finish_child();
-  } else if (auto& tree = static_cast<detail::TreeJoinState<T>*>(js)->links(); tree.alone()) {
-    if (tree.parent != nullptr) {
-      js->scope()->count_tree_task(-1);
-    }
-    joiner = end_tree(*js, false);  // ends now, with no RMW of its count
-  } else {
-    // Counted out before leave(): once the tree is left, a child may end it
-    // and let the scope go.
-    js->scope()->count_tree_task(-1);
-    js->add_ref();
-    if (tree.leave()) {
-      joiner = end_tree(*js, true);
-    }
-  }
+  detail::PromiseBase* joiner =
+      js->scope()->counts_trees()
+          ? end_body(*js, static_cast<detail::TreeJoinState<T>*>(js)->links())
+          : js->scope()->finish_child();
   detail::PromiseBase* waiter = js->complete();
   js->release();
 

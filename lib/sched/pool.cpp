@@ -80,7 +80,6 @@ struct alignas(sync::kFalseSharingRange) Pool::Worker {
 };
 
 thread_local Pool::Worker* Pool::tls_worker_ = nullptr;
-thread_local Pool* Pool::tls_pool_ = nullptr;
 constinit thread_local WorkerId tls_worker_id{};
 
 Pool::Pool(Options options)
@@ -104,10 +103,10 @@ Pool::Pool(Options options)
 
 Pool::~Pool() { stop(); }
 
-Pool* Pool::current() noexcept { return tls_pool_; }
+Pool* Pool::current() noexcept { return tls_worker_id.pool; }
 
 void Pool::schedule(TaskNode* node, bool yield) noexcept {
-  if (tls_pool_ == this) {
+  if (tls_worker_id.pool == this) {
     push_local(*tls_worker_, node, yield);
   } else {
     // Counted for stop(): `node` may run, and its owner destroy the pool,
@@ -160,7 +159,6 @@ void Pool::wake(std::size_t index) noexcept {
 
 void Pool::run_worker(std::size_t index) noexcept {
   Worker& w = *workers_[index];
-  tls_pool_ = this;
   tls_worker_ = &w;
   tls_worker_id = WorkerId{this, w.index};
   const std::string name = "sluice-w" + std::to_string(index);
@@ -191,7 +189,6 @@ void Pool::run_worker(std::size_t index) noexcept {
     node->run(node);
   }
   tls_worker_ = nullptr;
-  tls_pool_ = nullptr;
   tls_worker_id = WorkerId{};
 }
 
@@ -329,7 +326,7 @@ TaskNode* Pool::steal(Worker& w) noexcept {
       best_len = len;
     }
   }
-  auto take_from = [&](Queue::Stealer& victim) -> TaskNode* {
+  auto take = [&](Queue::Stealer& victim) -> TaskNode* {
     if (auto t = victim.steal_half_into(w.local)) {
       bump(w.steals);
       bump(w.stolen, w.local.len() + 1);
@@ -337,9 +334,8 @@ TaskNode* Pool::steal(Worker& w) noexcept {
     }
     return nullptr;
   };
-  auto take = [&](std::size_t victim) { return take_from(stealers_[victim]); };
   if (best != n) {
-    if (TaskNode* t = take(best)) {
+    if (TaskNode* t = take(stealers_[best])) {
       return t;
     }
   }
@@ -352,12 +348,12 @@ TaskNode* Pool::steal(Worker& w) noexcept {
       continue;
     }
     if (stealers_[i].approx_len() != 0) {
-      if (TaskNode* t = take(i)) {
+      if (TaskNode* t = take(stealers_[i])) {
         return t;
       }
     }
     if (yield_stealers_[i].approx_len() != 0) {
-      if (TaskNode* t = take_from(yield_stealers_[i])) {
+      if (TaskNode* t = take(yield_stealers_[i])) {
         return t;
       }
     }
@@ -446,7 +442,7 @@ std::size_t Pool::queued() const noexcept {
 }
 
 void Pool::count(std::size_t slot) noexcept {
-  if (tls_pool_ == this) {
+  if (tls_worker_id.pool == this) {
     // release: a reader that sees this count sees what led to it (a task's
     // spawn is counted before its completion can be).
     auto& c = tls_worker_->events[slot];

@@ -115,8 +115,8 @@ class Pool {
   void wake(std::size_t index) noexcept;
   [[nodiscard]] bool has_visible_work() const noexcept;
 
-  static thread_local Worker* tls_worker_;  // the calling thread's worker, if any
-  static thread_local Pool* tls_pool_;
+  // The calling thread's worker, if any (its pool: tls_worker_id.pool).
+  static thread_local Worker* tls_worker_;
 
   const bool work_stealing_;
   void* owner_ = nullptr;

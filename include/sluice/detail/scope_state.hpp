@@ -38,9 +38,10 @@ struct SpawnWaiter : AdmissionWaiter {
 ///   state_ = pending * kOne | held * kHeldOne | kWaiters | kJoining
 ///
 /// `pending` counts the slots of this scope's own children (admitted, and
-/// not finished; in a scope that counts trees, the trees in flight, see
-/// TreeLinks in join_state.hpp), `held` every slot of its bound (its children's and those
-/// of nested scopes' children), so pending <= held <= max_pending. A child
+/// not finished; in a scope that counts trees, the trees in flight: see
+/// TreeLinks in join_state.hpp), `held` every slot of its bound (its
+/// children's and those of nested scopes' children), so
+/// pending <= held <= max_pending. A child
 /// takes (kOne + kHeldOne) in one CAS and gives both back in one, so pending
 /// never exceeds the bound, not even briefly. An unbounded scope counts
 /// pending only (fetch_add / fetch_sub).
@@ -90,7 +91,7 @@ class ScopeState {
   /// Whether children spawned by this scope's own tasks are counted in
   /// their spawner's tree (JoinStateBase) rather than in pending: only with
   /// no admission level at all, where pending bounds nothing.
-  [[nodiscard]] bool counts_trees() const noexcept { return counts_trees_; }
+  [[nodiscard]] bool counts_trees() const noexcept { return !bounded_ && outer_.empty(); }
 
   /// Takes a slot at every level without waiting: errc{} on success (the
   /// caller then holds a slot: it starts a child with it or gives it back
@@ -308,7 +309,6 @@ class ScopeState {
   const std::uint64_t limit_;     // max_pending (bounded_ only)
   const std::uint64_t own_unit_;  // what one own child takes of the word
   std::vector<Outer> outer_;      // immutable after construction
-  bool counts_trees_ = false;     // immutable after construction
   const std::size_t workers_;     // the pool's size
   // Made on the first count_tree_task (CAS); freed with the scope.
   std::atomic<TreeTaskSlot*> tree_tasks_{nullptr};

@@ -157,13 +157,7 @@ Task<void> Scope::stream_process(R inputs, std::size_t max_concurrency, F fn, Si
       break;
     }
   }
-  if (pull_error) {
-    inner.request_stop();  // the children in flight must end before the scope does
-  }
-  co_await inner.join();
-  if (pull_error) {
-    std::rethrow_exception(pull_error);
-  }
+  co_await settle(inner, pull_error);
   caller_link.reset();
   if (stopped) {
     if constexpr (std::ranges::sized_range<R>) {
@@ -263,13 +257,7 @@ Scope::batch_process(R items, std::size_t batch_size, std::size_t max_concurrent
       break;
     }
   }
-  if (pull_error) {
-    inner.request_stop();  // the children in flight must end before the scope does
-  }
-  co_await inner.join();
-  if (pull_error) {
-    std::rethrow_exception(pull_error);
-  }
+  co_await settle(inner, pull_error);
   caller_link.reset();
   if (stopped) {
     if constexpr (std::ranges::sized_range<R>) {
