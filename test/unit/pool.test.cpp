@@ -391,3 +391,49 @@ TEST_CASE("yielded nodes run on other workers while theirs is busy", "[pool]") {
   REQUIRE(all);
   CHECK(elsewhere.load() == total);  // all while the holder ran
 }
+
+// On one worker, yielded nodes run after the nodes it queued since (new work
+// stays newest first), and among themselves oldest first.
+TEST_CASE("yielded nodes run after newer work and oldest first", "[pool]") {
+  struct Recorder : TaskNode {
+    std::vector<int>* order = nullptr;
+    std::atomic<int>* ran = nullptr;
+    int id = 0;
+    Recorder() { run = &Recorder::execute; }
+    static void execute(TaskNode* n) noexcept {
+      auto* self = static_cast<Recorder*>(n);
+      self->order->push_back(self->id);  // one worker: no race
+      self->ran->fetch_add(1, std::memory_order_release);
+    }
+  };
+  struct Starter : TaskNode {
+    Pool* pool = nullptr;
+    std::vector<Recorder>* nodes = nullptr;
+    Starter() { run = &Starter::execute; }
+    static void execute(TaskNode* n) noexcept {
+      auto* self = static_cast<Starter*>(n);
+      auto& r = *self->nodes;
+      for (int i = 0; i < 3; ++i) {
+        self->pool->schedule(&r[static_cast<std::size_t>(i)], /*yield=*/true);  // ids 0, 1, 2
+      }
+      self->pool->schedule(&r[3]);  // newer work: ids 3, 4
+      self->pool->schedule(&r[4]);
+    }
+  };
+  Pool pool({.threads = 1});
+  std::vector<int> order;
+  std::atomic<int> ran{0};
+  std::vector<Recorder> nodes(5);
+  for (int i = 0; i < 5; ++i) {
+    nodes[static_cast<std::size_t>(i)].order = &order;
+    nodes[static_cast<std::size_t>(i)].ran = &ran;
+    nodes[static_cast<std::size_t>(i)].id = i;
+  }
+  Starter starter;
+  starter.pool = &pool;
+  starter.nodes = &nodes;
+  pool.schedule(&starter);
+  REQUIRE(sluice::test::eventually([&] { return ran.load(std::memory_order_acquire) == 5; }));
+  pool.stop();
+  CHECK(order == std::vector<int>{4, 3, 0, 1, 2});
+}
