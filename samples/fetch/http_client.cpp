@@ -1,6 +1,7 @@
 #include "http_client.hpp"
 
-#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <asio/posix/stream_descriptor.hpp>
@@ -30,14 +31,24 @@ struct HttpClient::Transfer {
   char error_buffer[CURL_ERROR_SIZE] = {};
 };
 
-// A socket curl asked us to watch. The descriptor is curl's: released, never
-// closed, when curl stops using it.
+// A socket curl asked us to watch. Sockets curl opens through open_socket
+// stay registered with the reactor until curl closes them through
+// close_socket, so a keep-alive connection reused by the next transfer costs
+// no epoll_ctl; any other socket curl reports is released, never closed, when
+// curl stops watching it.
 struct HttpClient::Socket {
-  Socket(asio::strand<asio::io_context::executor_type>& strand, curl_socket_t s)
-      : fd(s), descriptor(strand, s) {}
-  ~Socket() { descriptor.release(); }
+  Socket(asio::strand<asio::io_context::executor_type>& strand, curl_socket_t s, bool ours,
+         std::uint64_t id)
+      : fd(s), descriptor(strand, s), opened_here(ours), serial(id) {}
+  ~Socket() {
+    if (descriptor.is_open()) {
+      descriptor.release();
+    }
+  }
   curl_socket_t fd;
   asio::posix::stream_descriptor descriptor;
+  bool opened_here;           // by open_socket: closed by close_socket
+  std::uint64_t serial;       // tells a reused descriptor number from this socket
   int what = CURL_POLL_NONE;  // what curl wants now
   bool reading = false;       // an async_wait(read) is pending
   bool writing = false;
@@ -106,19 +117,55 @@ int HttpClient::on_socket(CURL*, curl_socket_t fd, int what, void* self_ptr, voi
   auto& self = *static_cast<HttpClient*>(self_ptr);
   if (what == CURL_POLL_REMOVE) {
     if (auto it = self.sockets_.find(fd); it != self.sockets_.end()) {
-      it->second->what = CURL_POLL_NONE;
-      it->second->descriptor.cancel();  // pending waits complete as aborted
-      self.sockets_.erase(it);
+      Socket& s = *it->second;
+      s.what = CURL_POLL_NONE;
+      s.descriptor.cancel();  // pending waits complete as aborted
+      if (!s.opened_here) {
+        self.sockets_.erase(it);
+      }  // else: idle in curl's connection cache, still registered
     }
     return 0;
   }
   auto& slot = self.sockets_[fd];
   if (!slot) {
-    slot = std::make_unique<Socket>(self.strand_, fd);
+    slot = std::make_unique<Socket>(self.strand_, fd, false, ++self.socket_serial_);
   }
   slot->what = what;
   self.watch(*slot);
   return 0;
+}
+
+curl_socket_t HttpClient::open_socket(void* self_ptr, curlsocktype purpose,
+                                      curl_sockaddr* address) {
+  auto& self = *static_cast<HttpClient*>(self_ptr);
+  if (purpose != CURLSOCKTYPE_IPCXN) {
+    return CURL_SOCKET_BAD;  // this client only makes outgoing connections
+  }
+  const curl_socket_t fd =
+      ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  if (fd == CURL_SOCKET_BAD) {
+    return fd;  // curl reports the failure with errno
+  }
+  try {
+    auto& slot = self.sockets_[fd];
+    slot = std::make_unique<Socket>(self.strand_, fd, true, ++self.socket_serial_);
+  } catch (...) {  // registering with the reactor failed
+    self.sockets_.erase(fd);
+    ::close(fd);
+    return CURL_SOCKET_BAD;
+  }
+  return fd;
+}
+
+int HttpClient::close_socket(void* self_ptr, curl_socket_t fd) {
+  auto& self = *static_cast<HttpClient*>(self_ptr);
+  if (auto it = self.sockets_.find(fd); it != self.sockets_.end()) {
+    std::error_code ignored;
+    it->second->descriptor.close(ignored);  // deregisters, cancels waits, closes
+    self.sockets_.erase(it);
+    return 0;
+  }
+  return ::close(fd);
 }
 
 int HttpClient::on_timer(CURLM*, long timeout_ms, void* self_ptr) {
@@ -170,41 +217,39 @@ void HttpClient::arm_timer(Clock::time_point at) {
   });
 }
 
-// Keeps one wait pending per direction curl asked for. Asio's epoll reactor
-// is edge-triggered: data that arrived before the wait, or that curl left
-// unread, raises no new edge. So a wait is armed only after poll() says the
-// socket is not ready already; if it is, curl is called at once (posted, as
-// this may run inside a curl callback). That makes the watch level-triggered.
+// Keeps one wait pending per direction curl asked for. A wait started on a
+// descriptor that is already ready completes at once, whether or not its
+// edge was seen before (both of Asio's reactors check readiness when a wait
+// starts: epoll by re-arming the descriptor, io_uring by a fresh poll), so
+// data curl left unread is never missed.
 void HttpClient::watch(Socket& s) {
-  arm(s, CURL_POLL_IN, CURL_CSELECT_IN, POLLIN, s.reading, asio::posix::descriptor_base::wait_read);
-  arm(s, CURL_POLL_OUT, CURL_CSELECT_OUT, POLLOUT, s.writing,
-      asio::posix::descriptor_base::wait_write);
+  arm(s, CURL_POLL_IN, CURL_CSELECT_IN, s.reading, asio::posix::descriptor_base::wait_read);
+  arm(s, CURL_POLL_OUT, CURL_CSELECT_OUT, s.writing, asio::posix::descriptor_base::wait_write);
 }
 
-void HttpClient::arm(Socket& s, int want, int select, short poll_event, bool& pending,
+void HttpClient::arm(Socket& s, int want, int select, bool& pending,
                      asio::posix::descriptor_base::wait_type wait) {
   if ((s.what & want) == 0 || pending) {
     return;
   }
   pending = true;
   const curl_socket_t fd = s.fd;
-  auto ready = [this, alive = alive_, fd, select, want](std::error_code ec) {
+  auto ready = [this, alive = alive_, fd, serial = s.serial, select, want](std::error_code ec) {
     if (!*alive) {
       return;  // the client is gone (see ~HttpClient)
     }
-    if (auto it = sockets_.find(fd); it != sockets_.end()) {
-      (want == CURL_POLL_IN ? it->second->reading : it->second->writing) = false;
+    auto it = sockets_.find(fd);
+    if (it == sockets_.end() || it->second->serial != serial) {
+      return;  // curl closed the socket this wait was for
     }
+    (want == CURL_POLL_IN ? it->second->reading : it->second->writing) = false;
     if (!ec) {
       act(fd, select);
+    } else {
+      watch(*it->second);  // cancelled by a REMOVE; curl may have asked again since
     }
   };
-  pollfd p{fd, poll_event, 0};
-  if (::poll(&p, 1, 0) > 0) {
-    asio::post(strand_, [ready] { ready(std::error_code()); });
-  } else {
-    s.descriptor.async_wait(wait, ready);
-  }
+  s.descriptor.async_wait(wait, ready);
 }
 
 void HttpClient::act(curl_socket_t fd, int events) {
@@ -256,6 +301,10 @@ void HttpClient::start(Transfer& t) {
   curl_easy_setopt(t.easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(t.easy, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(t.easy, CURLOPT_MAXREDIRS, 5L);
+  curl_easy_setopt(t.easy, CURLOPT_OPENSOCKETFUNCTION, &HttpClient::open_socket);
+  curl_easy_setopt(t.easy, CURLOPT_OPENSOCKETDATA, this);
+  curl_easy_setopt(t.easy, CURLOPT_CLOSESOCKETFUNCTION, &HttpClient::close_socket);
+  curl_easy_setopt(t.easy, CURLOPT_CLOSESOCKETDATA, this);
   const CURLMcode rc = curl_multi_add_handle(multi_, t.easy);
   if (rc != CURLM_OK) {
     t.response.error = curl_multi_strerror(rc);

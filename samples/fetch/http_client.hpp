@@ -56,9 +56,11 @@ class HttpClient {
   struct Socket;
   static int on_socket(CURL* easy, curl_socket_t fd, int what, void* self, void* socket);
   static int on_timer(CURLM* multi, long timeout_ms, void* self);
+  static curl_socket_t open_socket(void* self, curlsocktype purpose, curl_sockaddr* address);
+  static int close_socket(void* self, curl_socket_t fd);
   void arm_timer(Clock::time_point at);
   void watch(Socket& s);
-  void arm(Socket& s, int want, int select, short poll_event, bool& pending,
+  void arm(Socket& s, int want, int select, bool& pending,
            asio::posix::descriptor_base::wait_type wait);
   void act(curl_socket_t fd, int events);
   void collect();
@@ -79,6 +81,7 @@ class HttpClient {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   CURLM* multi_;                                              // used on strand_ only
   std::map<curl_socket_t, std::unique_ptr<Socket>> sockets_;  // on strand_ only
+  std::uint64_t socket_serial_ = 0;                           // on strand_ only
   std::vector<CURL*> spare_easy_;                             // on strand_ only
   const std::size_t max_spare_easy_;
 };
