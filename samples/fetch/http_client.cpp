@@ -405,4 +405,11 @@ sluice::Task<Response> HttpClient::get(std::string url, std::chrono::millisecond
   co_return t.response;
 }
 
+HttpClients::HttpClients(sluice::Runtime& rt, std::size_t lanes, std::size_t max_idle_connections) {
+  clients_.reserve(std::max<std::size_t>(lanes, 1));
+  for (std::size_t i = 0; i < std::max<std::size_t>(lanes, 1); ++i) {
+    clients_.push_back(std::make_unique<HttpClient>(rt, max_idle_connections));
+  }
+}
+
 }  // namespace fetch

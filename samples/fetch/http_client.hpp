@@ -12,6 +12,7 @@
 #include <asio/posix/descriptor_base.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -33,7 +34,8 @@ struct Response {
 
 class HttpClient {
  public:
-  /// Thread safety: get() may be called from any task; one client per runtime.
+  /// Thread safety: get() may be called from any task. A runtime may hold
+  /// several clients (HttpClients); each is driven on its own strand.
   /// `max_idle_connections` is how many finished connections are kept open
   /// for reuse: at least the number of transfers in flight, or curl closes
   /// and reopens connections under load.
@@ -84,6 +86,26 @@ class HttpClient {
   std::uint64_t socket_serial_ = 0;                           // on strand_ only
   std::vector<CURL*> spare_easy_;                             // on strand_ only
   const std::size_t max_spare_easy_;
+};
+
+/// Several clients, one per reactor thread: a multi handle is one strand, so
+/// one client never uses more than one reactor thread. Transfers are dealt
+/// out in turn; each client keeps its own keep-alive connections.
+class HttpClients {
+ public:
+  /// `lanes` clients (at least one), each keeping up to
+  /// `max_idle_connections` connections for reuse.
+  HttpClients(sluice::Runtime& rt, std::size_t lanes, std::size_t max_idle_connections);
+
+  /// Thread safety: any thread.
+  HttpClient& next() noexcept {
+    // relaxed: only spreads transfers; no data is published through it.
+    return *clients_[next_.fetch_add(1, std::memory_order_relaxed) % clients_.size()];
+  }
+
+ private:
+  std::vector<std::unique_ptr<HttpClient>> clients_;
+  std::atomic<std::size_t> next_{0};
 };
 
 }  // namespace fetch

@@ -78,10 +78,10 @@ sluice::Task<void> backoff(int attempt) {
   co_await sluice::sleep_for(std::chrono::milliseconds(100) * (1 << std::min(attempt, 6)));
 }
 
-sluice::Task<Outcome> fetch_one(HttpClient& client, const Options& opt, std::string url) {
+sluice::Task<Outcome> fetch_one(HttpClients& clients, const Options& opt, std::string url) {
   Outcome out{std::move(url), {}, 0};
   for (int attempt = 0;; ++attempt) {
-    out.response = co_await client.get(out.url, opt.timeout);
+    out.response = co_await clients.next().get(out.url, opt.timeout);
     out.attempts = attempt + 1;
     if (attempt >= opt.retries || !retryable(out.response)) {
       co_return out;
@@ -106,7 +106,7 @@ sluice::Task<void> on_signal(asio::signal_set& signals, std::atomic<bool>& stop_
 
 sluice::Task<void> run(sluice::Runtime& rt, const Options& opt, std::istream& input, Output& output,
                        asio::signal_set& signals, std::atomic<int>& got) {
-  HttpClient client(rt, opt.concurrency);
+  HttpClients clients(rt, opt.io_threads, opt.concurrency);
   sluice::Scope fetching(rt, sluice::ScopeOptions{.max_pending = opt.max_pending, .name = "fetch"});
   sluice::Scope control(rt);
   std::atomic<bool> stop_pulling{false};
@@ -114,7 +114,7 @@ sluice::Task<void> run(sluice::Runtime& rt, const Options& opt, std::istream& in
       control.spawn_with_handle(on_signal(signals, stop_pulling, got, fetching, opt.grace));
   co_await fetching.stream_process(
       StoppableLines(input, stop_pulling, output.pulled()), opt.concurrency,
-      [&](std::string url) { return fetch_one(client, opt, std::move(url)); },
+      [&](std::string url) { return fetch_one(clients, opt, std::move(url)); },
       [&](std::size_t index, sluice::Result<Outcome> r) { output.write(index, r); });
   watcher.cancel();
   co_await control.join();
@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sluice-fetch: %s: cannot open for writing\n", opt->output.c_str());
     return 2;
   }
-  sluice::Runtime rt(sluice::Config{.threads = opt->threads});
+  sluice::Runtime rt(sluice::Config{.threads = opt->threads, .io_threads = opt->io_threads});
   asio::signal_set signals(rt.io_context(), SIGINT, SIGTERM);
   std::atomic<int> got{0};
   {

@@ -25,6 +25,8 @@ const char* usage() {
          "  --output FILE     JSON lines to FILE instead of stdout\n"
          "  --grace MS        on SIGINT/SIGTERM: time given to transfers in flight (default 2000)\n"
          "  --threads N       worker threads (default: all cores)\n"
+         "  --io-threads N    reactor threads, each driving its own share of the\n"
+         "                    transfers and connections (default 1)\n"
          "  --quiet           no progress on stderr\n"
          "  --help            this text\n"
          "\n"
@@ -61,6 +63,8 @@ Options parse_options(int argc, char** argv) {
       o.retries = static_cast<int>(number(arg, value(), 100));
     } else if (arg == "--threads") {
       o.threads = number(arg, value(), 4096);
+    } else if (arg == "--io-threads") {
+      o.io_threads = number(arg, value(), 256);
     } else if (arg == "--output" || arg == "-o") {
       o.output = value();
     } else if (arg.size() > 1 && arg[0] == '-') {
@@ -72,8 +76,8 @@ Options parse_options(int argc, char** argv) {
       input_set = true;
     }
   }
-  if (o.concurrency == 0 || o.timeout.count() == 0) {
-    throw UsageError("--concurrency and --timeout must be at least 1");
+  if (o.concurrency == 0 || o.timeout.count() == 0 || o.io_threads == 0) {
+    throw UsageError("--concurrency, --timeout and --io-threads must be at least 1");
   }
   if (!max_pending_set) {
     o.max_pending = o.concurrency;

@@ -19,6 +19,7 @@ struct Options {
   std::size_t concurrency = 64;
   std::size_t max_pending = 64;
   std::size_t threads = 0;
+  std::size_t io_threads = 1;
   std::chrono::milliseconds timeout{10'000};
   std::chrono::milliseconds grace{2'000};
   int retries = 0;

@@ -79,6 +79,19 @@ with tempfile.TemporaryDirectory() as root:
     check(sorted(line["index"] for line in lines) == list(range(len(urls))), "indices complete")
     check("23 URLs" in run.stderr, "summary on stderr")
 
+    # 1b. Spread over three reactor threads (one multi handle each): the same results.
+    lanes = subprocess.run([FETCH, "--concurrency", "8", "--retries", "1", "--io-threads", "3",
+                            "--output", "lanes.jsonl", "urls.txt"],
+                           capture_output=True, text=True, timeout=120)
+    check(lanes.returncode == 1, f"--io-threads 3: exit 1 (got {lanes.returncode})")
+    lane_by_url = {line["url"]: line for line in read_lines("lanes.jsonl")}
+    check(sorted(lane_by_url) == sorted(by_url) and
+          all((lane_by_url[u]["status"], lane_by_url[u]["bytes"], lane_by_url[u]["error"] is None) ==
+              (by_url[u]["status"], by_url[u]["bytes"], by_url[u]["error"] is None) for u in by_url),
+          "--io-threads 3: every URL with the same status, size and error")
+    bad_io = subprocess.run([FETCH, "--io-threads", "0"], capture_output=True, text=True, timeout=30)
+    check(bad_io.returncode == 2 and "io-threads" in bad_io.stderr, "--io-threads 0: exit 2")
+
     bad = subprocess.run([FETCH, "--concurrency", "0"], capture_output=True, text=True, timeout=30)
     check(bad.returncode == 2 and "concurrency" in bad.stderr, "bad option: exit 2 with a message")
     helped = subprocess.run([FETCH, "--help"], capture_output=True, text=True, timeout=30)
