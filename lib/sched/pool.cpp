@@ -68,7 +68,9 @@ struct alignas(sync::kFalseSharingRange) Pool::Worker {
   sync::Atomic<std::uint64_t> parked_ns{0};
   // steady_clock nanoseconds when the current park began; 0 when running.
   sync::Atomic<std::int64_t> parked_since{0};
-  std::array<sync::Atomic<std::uint64_t>, kEventSlots> events{};
+  // Reached from headers through tls_worker_id.events (count_event), so a
+  // plain std::atomic.
+  std::array<std::atomic<std::uint64_t>, kEventSlots> events{};
   bool yields_first = false;  // at the next fairness tick (owner-only)
 
   std::size_t random_below(std::size_t n) noexcept {  // xorshift64
@@ -160,7 +162,7 @@ void Pool::wake(std::size_t index) noexcept {
 void Pool::run_worker(std::size_t index) noexcept {
   Worker& w = *workers_[index];
   tls_worker_ = &w;
-  tls_worker_id = WorkerId{this, w.index};
+  tls_worker_id = WorkerId{this, w.index, w.events.data()};
   const std::string name = "sluice-w" + std::to_string(index);
   pthread_setname_np(pthread_self(), name.c_str());
 
@@ -441,15 +443,9 @@ std::size_t Pool::queued() const noexcept {
   return n;
 }
 
-void Pool::count(std::size_t slot) noexcept {
-  if (tls_worker_id.pool == this) {
-    // release: a reader that sees this count sees what led to it (a task's
-    // spawn is counted before its completion can be).
-    auto& c = tls_worker_->events[slot];
-    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-  } else {
-    external_events_[slot].fetch_add(1, std::memory_order_release);
-  }
+void Pool::count_shared(std::size_t slot) noexcept {
+  // release: as in count_event, with several writers.
+  external_events_[slot].fetch_add(1, std::memory_order_release);
 }
 
 Pool::Counters Pool::counters() const noexcept {
@@ -482,7 +478,11 @@ namespace sluice::detail {
 
 void schedule(Pool& pool, TaskNode* node, bool yield) noexcept { pool.schedule(node, yield); }
 
-void count_event(Pool& pool, Event e) noexcept { pool.count(static_cast<std::size_t>(e)); }
+static_assert(Pool::kEventSlots >= kEventCount);
+
+void count_shared_event(Pool& pool, Event e) noexcept {
+  pool.count_shared(static_cast<std::size_t>(e));
+}
 
 Pool* current_pool() noexcept { return Pool::current(); }
 

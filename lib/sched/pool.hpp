@@ -78,9 +78,10 @@ class Pool {
   /// scheduled after stop() returns are never run.
   void stop() noexcept;
 
-  /// Adds one to event slot `slot`: on the calling worker's own line, or on
-  /// a shared line from other threads. Thread safety: any thread.
-  void count(std::size_t slot) noexcept;
+  /// Adds one to event slot `slot` on the shared line, for threads that are
+  /// not this pool's workers (which count on their own line: count_event).
+  /// Thread safety: any thread.
+  void count_shared(std::size_t slot) noexcept;
 
   /// The pool whose worker is the calling thread, or null.
   static Pool* current() noexcept;

@@ -7,6 +7,7 @@
 #include <stop_token>
 
 #include "sluice/detail/admission.hpp"
+#include "sluice/detail/scheduler.hpp"
 
 namespace sluice::detail {
 
@@ -20,8 +21,21 @@ class FileRingHolder;
 enum class Event : std::uint8_t { spawned, completed, failed, cancelled, timed_out, rejected };
 inline constexpr std::size_t kEventCount = 6;
 
+/// Counts `e` for a thread that is not one of `pool`'s workers.
+void count_shared_event(Pool& pool, Event e) noexcept;
+
 /// Counts `e` on the calling worker's counters (or the shared ones).
-void count_event(Pool& pool, Event e) noexcept;
+inline void count_event(Pool& pool, Event e) noexcept {
+  const WorkerId& me = tls_worker_id;
+  if (me.pool != &pool) {
+    count_shared_event(pool, e);
+    return;
+  }
+  auto& c = me.events[static_cast<std::size_t>(e)];
+  // release: a reader that sees this count sees what led to it (a task's
+  // spawn is counted before its completion can be). One writer: no RMW.
+  c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+}
 
 /// What scopes and tasks need from their Runtime. Owned by Runtime::Impl.
 ///

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 #include "sluice/detail/task_node.hpp"
 
@@ -15,10 +17,14 @@ void schedule(Pool& pool, TaskNode* node, bool yield = false) noexcept;
 Pool* current_pool() noexcept;
 
 /// The calling thread's worker, for per-worker counters in headers: its pool
-/// (null on other threads) and index. Set by the worker itself.
+/// (null on other threads), index and event counters. Set by the worker
+/// itself.
 struct WorkerId {
   Pool* pool = nullptr;
   std::size_t index = 0;
+  // The worker's event counters (count_event), indexed by Event; written
+  // by this worker only, summed by Pool::counters().
+  std::atomic<std::uint64_t>* events = nullptr;
 };
 extern constinit thread_local WorkerId tls_worker_id;
 
