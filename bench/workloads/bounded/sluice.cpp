@@ -11,8 +11,9 @@ namespace {
 
 using bounded::InFlight;
 
-sluice::Task<std::uint64_t> item(const sluice::Scope& scope, InFlight& f, std::uint64_t i) {
-  f.admitted(scope.pending());
+// stream_process bounds its items in a nested scope of its own, which the
+// caller cannot see: the in-flight count is the check here.
+sluice::Task<std::uint64_t> item(InFlight& f, std::uint64_t i) {
   f.enter();
   co_await sluice::yield();
   f.leave();
@@ -33,7 +34,7 @@ sluice::Task<std::uint64_t> via_stream(sluice::Runtime& rt, InFlight& f, std::ui
   std::uint64_t delivered = 0, sum = 0;  // the sink's calls are serialised
   co_await scope.stream_process(
       std::views::iota(std::uint64_t{0}, n), bounded::bound,
-      [&scope, &f](std::uint64_t i) { return item(scope, f, i); },
+      [&f](std::uint64_t i) { return item(f, i); },
       [&](std::size_t, sluice::Result<std::uint64_t> r) {
         if (!r.has_value()) {  // the message only on failure: strerror takes a lock
           check(false, "stream_process item failed: " + r.error().message());
