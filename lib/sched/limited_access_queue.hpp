@@ -158,6 +158,18 @@ class LimitedAccessQueue {
       }
     }
 
+    /// The item `depth` places from the newest (0: what pop_back would take
+    /// next), left in place; empty if there are not that many. A hint: a
+    /// thief may take it right after.
+    [[nodiscard]] std::optional<T> peek_back(Index depth = 0) const noexcept {
+      // relaxed: only the owner writes slots, and thieves only read them.
+      const auto s = unpack(inner_->state.load(std::memory_order_relaxed));
+      if (static_cast<Index>(s.tail - s.real) <= depth) {
+        return std::nullopt;
+      }
+      return inner_->slots[static_cast<Index>(s.tail - 1 - depth) & kMask];
+    }
+
     /// The oldest item, left in place; empty if none. A thief may take it
     /// right after, so the value is a hint (for fairness checks).
     [[nodiscard]] std::optional<T> peek_front() const noexcept {

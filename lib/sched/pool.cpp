@@ -222,6 +222,11 @@ TaskNode* Pool::next_local(Worker& w) noexcept {
     }
   }
   if (auto n = w.local.pop_back()) {
+    // A backlog of nodes spawned long ago is cold: start loading the one
+    // after next while this one runs.
+    if (auto later = w.local.peek_back(1)) {
+      __builtin_prefetch(*later);
+    }
     return *n;
   }
   if (auto n = w.yielded.pop_front()) {

@@ -69,6 +69,39 @@ TEST_CASE("pop_back after a steal never returns a stolen item", "[queue]") {
   CHECK(thief.is_empty());
 }
 
+TEST_CASE("peek_back names what pop_back takes next and the items below it across wrap-around",
+          "[queue]") {
+  auto [owner, stealer] = LimitedAccessQueue<std::uint64_t, 16>::create();
+  auto [thief, thief_stealer] = LimitedAccessQueue<std::uint64_t, 16>::create();
+  Sink sink;
+  CHECK_FALSE(owner.peek_back().has_value());
+  // Move the indices near the end of the ring first.
+  for (std::uint64_t i = 0; i < 14; ++i) {
+    owner.push(i, std::ref(sink));
+  }
+  std::vector<std::uint64_t> out;
+  drain(owner, out);
+  for (std::uint64_t i = 100; i < 106; ++i) {
+    owner.push(i, std::ref(sink));
+  }
+  CHECK(*owner.peek_back() == 105);
+  CHECK(*owner.peek_back(1) == 104);
+  CHECK(*owner.peek_back(5) == 100);
+  CHECK_FALSE(owner.peek_back(6).has_value());
+  // A steal takes the oldest half: peeking never reaches a stolen item.
+  REQUIRE(stealer.steal_half_into(thief).has_value());
+  const auto left = owner.len();
+  CHECK_FALSE(owner.peek_back(left).has_value());
+  for (std::size_t depth = 0; depth < left; ++depth) {
+    CHECK(*owner.peek_back(static_cast<std::uint16_t>(depth)) == 105 - depth);
+  }
+  while (auto peeked = owner.peek_back()) {
+    CHECK(owner.pop_back() == peeked);
+  }
+  CHECK(owner.is_empty());
+  CHECK(sink.calls == 0);
+}
+
 TEST_CASE("indices wrap around the ring", "[queue]") {
   auto [owner, stealer] = LimitedAccessQueue<std::uint64_t, 16>::create();
   Sink sink;
