@@ -69,6 +69,7 @@ void DeadlineQueue::add_task(JoinStateBase& task, std::chrono::nanoseconds timeo
         new (frame_allocate(sizeof(JoinStateBase::DeadlineLink))) JoinStateBase::DeadlineLink{};
   }
   auto& link = *task.deadline_link;
+  link.task = &task;
   std::int64_t deadline = 0;
   {
     std::lock_guard lock(shard.mutex);
@@ -81,11 +82,11 @@ void DeadlineQueue::add_task(JoinStateBase& task, std::chrono::nanoseconds timeo
     link.prev = list.tail;
     link.next = nullptr;
     if (list.tail != nullptr) {
-      list.tail->deadline_link->next = &task;
+      list.tail->next = &link;
     } else {
-      list.head = &task;
+      list.head = &link;
     }
-    list.tail = &task;
+    list.tail = &link;
     ++list.size;
   }
   try {
@@ -96,15 +97,14 @@ void DeadlineQueue::add_task(JoinStateBase& task, std::chrono::nanoseconds timeo
   }
 }
 
-void DeadlineQueue::unlink(List& list, JoinStateBase& task) noexcept {
-  auto& link = *task.deadline_link;
+void DeadlineQueue::unlink(List& list, Link& link) noexcept {
   if (link.prev != nullptr) {
-    link.prev->deadline_link->next = link.next;
+    link.prev->next = link.next;
   } else {
     list.head = link.next;
   }
   if (link.next != nullptr) {
-    link.next->deadline_link->prev = link.prev;
+    link.next->prev = link.prev;
   } else {
     list.tail = link.prev;
   }
@@ -118,7 +118,7 @@ void DeadlineQueue::remove_task(JoinStateBase& task) noexcept {
   auto* shard = static_cast<Shard*>(link.shard);
   std::lock_guard lock(shard->mutex);
   if (link.list != nullptr) {  // null: it already expired
-    unlink(*static_cast<List*>(link.list), task);
+    unlink(*static_cast<List*>(link.list), link);
   }
 }
 
@@ -340,15 +340,15 @@ std::int64_t DeadlineQueue::expire_tasks(std::int64_t now) noexcept {
   for (auto& shard : shards_) {
     std::lock_guard lock(shard.mutex);
     for (auto& [duration, list] : shard.lists) {
-      while (list.head != nullptr && list.head->deadline_link->deadline_ns <= now) {
-        JoinStateBase& task = *list.head;
-        unlink(list, task);
+      while (list.head != nullptr && list.head->deadline_ns <= now) {
+        JoinStateBase& task = *list.head->task;
+        unlink(list, *list.head);
         // Still linked means still running: a finishing task unlinks itself
         // under this lock before its state can be freed.
         task.request_stop(errc::timed_out);
       }
       if (list.head != nullptr) {
-        next = std::min(next, list.head->deadline_link->deadline_ns);
+        next = std::min(next, list.head->deadline_ns);
       }
     }
   }

@@ -30,6 +30,7 @@
 #include <map>
 #include <mutex>
 
+#include "sluice/detail/join_state.hpp"
 #include "timer_wheel.hpp"
 
 namespace sluice::detail {
@@ -69,9 +70,10 @@ class DeadlineQueue {
  private:
   static constexpr std::size_t kShards = 16;
 
+  using Link = JoinStateBase::DeadlineLink;
   struct List {
-    JoinStateBase* head = nullptr;
-    JoinStateBase* tail = nullptr;
+    Link* head = nullptr;
+    Link* tail = nullptr;
     std::size_t size = 0;
   };
   struct alignas(128) Shard {
@@ -90,7 +92,7 @@ class DeadlineQueue {
   };
 
   static std::int64_t now_ns() noexcept;
-  static void unlink(List& list, JoinStateBase& task) noexcept;
+  static void unlink(List& list, Link& link) noexcept;
   void note_deadline(std::int64_t deadline_ns);
   void arm(std::int64_t at_ns);       // on the strand
   void on_timer(std::error_code ec);  // on the strand

@@ -104,13 +104,15 @@ class JoinStateBase : public TaskContext {
 
   /// Links of the task's timeout in a DeadlineQueue list; guarded by that
   /// queue (see lib/deadlines.hpp). Allocated with the timeout, so tasks
-  /// without one do not carry it; freed with the join state.
+  /// without one do not carry it; freed with the join state. Neighbours are
+  /// linked to each other directly, so unlinking touches their links only.
   struct DeadlineLink {
     void* shard = nullptr;
     void* list = nullptr;
-    JoinStateBase* prev = nullptr;
-    JoinStateBase* next = nullptr;
+    DeadlineLink* prev = nullptr;
+    DeadlineLink* next = nullptr;
     std::int64_t deadline_ns = 0;
+    JoinStateBase* task = nullptr;  // whose link this is
   };
   DeadlineLink* deadline_link = nullptr;  // null: no timeout
 
