@@ -31,11 +31,16 @@ struct HttpClient::Transfer {
   char error_buffer[CURL_ERROR_SIZE] = {};
 };
 
-// A socket curl asked us to watch. Sockets curl opens through open_socket
-// stay registered with the reactor until curl closes them through
-// close_socket, so a keep-alive connection reused by the next transfer costs
-// no epoll_ctl; any other socket curl reports is released, never closed, when
-// curl stops watching it.
+// A socket curl asked us to watch. A socket curl opened through open_socket
+// and has read from stays registered with the reactor while curl keeps it
+// (idle in its connection cache), until curl closes it through
+// close_socket: a keep-alive connection reused by the next transfer costs no
+// epoll_ctl. Every other socket is released, never closed, as soon as curl
+// stops watching it. That includes sockets that never got as far as a read:
+// libcurl before 8.2 closes a socket whose connect did not complete (a
+// connect timeout, an aborted transfer) without calling close_socket, so
+// such an entry must not outlive curl's REMOVE (the descriptor number is
+// reused by the next socket).
 struct HttpClient::Socket {
   Socket(asio::strand<asio::io_context::executor_type>& strand, curl_socket_t s, bool ours,
          std::uint64_t id)
@@ -50,6 +55,7 @@ struct HttpClient::Socket {
   bool opened_here;           // by open_socket: closed by close_socket
   std::uint64_t serial;       // tells a reused descriptor number from this socket
   int what = CURL_POLL_NONE;  // what curl wants now
+  bool read_from = false;     // curl asked to read it at least once: connected
   bool reading = false;       // an async_wait(read) is pending
   bool writing = false;
 };
@@ -120,9 +126,11 @@ int HttpClient::on_socket(CURL*, curl_socket_t fd, int what, void* self_ptr, voi
       Socket& s = *it->second;
       s.what = CURL_POLL_NONE;
       s.descriptor.cancel();  // pending waits complete as aborted
-      if (!s.opened_here) {
+      // Kept registered only while idle in curl's connection cache; see
+      // Socket for why the others go now.
+      if (!s.opened_here || !s.read_from) {
         self.sockets_.erase(it);
-      }  // else: idle in curl's connection cache, still registered
+      }
     }
     return 0;
   }
@@ -131,6 +139,7 @@ int HttpClient::on_socket(CURL*, curl_socket_t fd, int what, void* self_ptr, voi
     slot = std::make_unique<Socket>(self.strand_, fd, false, ++self.socket_serial_);
   }
   slot->what = what;
+  slot->read_from = slot->read_from || (what & CURL_POLL_IN) != 0;
   self.watch(*slot);
   return 0;
 }
@@ -148,6 +157,10 @@ curl_socket_t HttpClient::open_socket(void* self_ptr, curlsocktype purpose,
   }
   try {
     auto& slot = self.sockets_[fd];
+    // An entry left for this number would be a socket closed behind our
+    // back (see Socket): drop it before registering the new one, so that
+    // its deregistration cannot remove the new socket from the reactor.
+    slot.reset();
     slot = std::make_unique<Socket>(self.strand_, fd, true, ++self.socket_serial_);
   } catch (...) {  // registering with the reactor failed
     self.sockets_.erase(fd);
@@ -245,8 +258,10 @@ void HttpClient::arm(Socket& s, int want, int select, bool& pending,
     (want == CURL_POLL_IN ? it->second->reading : it->second->writing) = false;
     if (!ec) {
       act(fd, select);
-    } else {
+    } else if (ec == asio::error::operation_aborted) {
       watch(*it->second);  // cancelled by a REMOVE; curl may have asked again since
+    } else {
+      act(fd, CURL_CSELECT_ERR);  // curl finds out what is wrong and gives up on it
     }
   };
   s.descriptor.async_wait(wait, ready);

@@ -89,6 +89,44 @@ with tempfile.TemporaryDirectory() as root:
           all((lane_by_url[u]["status"], lane_by_url[u]["bytes"], lane_by_url[u]["error"] is None) ==
               (by_url[u]["status"], by_url[u]["bytes"], by_url[u]["error"] is None) for u in by_url),
           "--io-threads 3: every URL with the same status, size and error")
+    # 1c. A connect that times out, then ordinary transfers on the next
+    # sockets (which reuse its descriptor number). libcurl before 8.2 closes
+    # a socket whose connect did not complete without the close callback:
+    # nothing of the timed-out socket may be left to hinder the next ones.
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(0)
+    fillers = []
+    for _ in range(8):  # fill the accept queue: later SYNs are dropped
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(hang.getsockname())
+        fillers.append(c)
+    time.sleep(0.2)
+    hang_url = f"http://127.0.0.1:{hang.getsockname()[1]}/never"
+    after = [hang_url] + [f"{base}/f{i}" for i in range(1, 6)] + [hang_url] + \
+        [f"http://localhost:{server.server_address[1]}/f{i}" for i in range(1, 6)]
+    with open("after.txt", "w") as f:
+        f.write("\n".join(after) + "\n")
+    started = time.monotonic()
+    run_after = subprocess.run([FETCH, "--concurrency", "1", "--timeout", "1000", "--output",
+                                "after.jsonl", "after.txt"],
+                               capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - started
+    after_lines = sorted(read_lines("after.jsonl"), key=lambda line: line["index"])
+    check(len(after_lines) == len(after), f"connect timeout: one line per URL ({len(after_lines)})")
+    check(after_lines[0]["error"] is not None and after_lines[6]["error"] is not None,
+          "connect timeout: reported as an error")
+    ok_after = [line for line in after_lines if line["url"] != hang_url]
+    check(all(line["status"] == 200 and line["error"] is None for line in ok_after),
+          "connect timeout: every transfer after it succeeds: " +
+          str([(line["url"], line["status"], line["error"]) for line in ok_after
+               if line["status"] != 200 or line["error"] is not None]))
+    check(took < 2 * 1.0 + 8 * 0.9, f"connect timeout: no later transfer waits for one ({took:.1f} s)")
+    for c in fillers:
+        c.close()
+    hang.close()
+
     bad_io = subprocess.run([FETCH, "--io-threads", "0"], capture_output=True, text=True, timeout=30)
     check(bad_io.returncode == 2 and "io-threads" in bad_io.stderr, "--io-threads 0: exit 2")
 
