@@ -1,5 +1,6 @@
 #include "http_client.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,28 +32,41 @@ struct HttpClient::Transfer {
   char error_buffer[CURL_ERROR_SIZE] = {};
 };
 
-// A socket curl asked us to watch. A socket curl opened through open_socket
-// and has read from stays registered with the reactor while curl keeps it
-// (idle in its connection cache), until curl closes it through
-// close_socket: a keep-alive connection reused by the next transfer costs no
-// epoll_ctl. Every other socket is released, never closed, as soon as curl
-// stops watching it. That includes sockets that never got as far as a read:
-// libcurl before 8.2 closes a socket whose connect did not complete (a
-// connect timeout, an aborted transfer) without calling close_socket, so
-// such an entry must not outlive curl's REMOVE (the descriptor number is
-// reused by the next socket).
+// A socket curl asked us to watch, by curl's descriptor number.
+//
+// A socket curl opens through open_socket is watched through a duplicate
+// descriptor of our own (`watched`), registered with the reactor once, and
+// closed with this entry: libcurl before 8.2 closes a socket whose connect
+// did not complete (a connect timeout, an aborted transfer) itself, without
+// close_socket, and reports it REMOVEd only afterwards. By then another
+// thread may have been given the same number for a new socket, so no
+// reactor call may name curl's number after curl stops watching it; ours
+// stays ours until we close it. Such an entry (curl never read from the
+// socket) goes at REMOVE; one curl has read from stays registered while the
+// connection idles in curl's cache, until close_socket, so a keep-alive
+// connection reused by the next transfer costs no epoll_ctl.
+//
+// Sockets curl did not open here (a resolver's socketpair) are watched
+// under curl's number and released, never closed, at REMOVE, which curl
+// reports before it closes them.
 struct HttpClient::Socket {
-  Socket(asio::strand<asio::io_context::executor_type>& strand, curl_socket_t s, bool ours,
-         std::uint64_t id)
-      : fd(s), descriptor(strand, s), opened_here(ours), serial(id) {}
+  Socket(asio::strand<asio::io_context::executor_type>& strand, curl_socket_t curl_fd, int watched,
+         bool ours, std::uint64_t id)
+      : fd(curl_fd), descriptor(strand, watched), opened_here(ours), serial(id) {}
   ~Socket() {
-    if (descriptor.is_open()) {
-      descriptor.release();
+    if (!descriptor.is_open()) {
+      return;
+    }
+    if (opened_here) {
+      std::error_code ignored;
+      descriptor.close(ignored);  // our duplicate: deregisters and closes it
+    } else {
+      descriptor.release();  // curl's own descriptor: curl closes it
     }
   }
-  curl_socket_t fd;
+  curl_socket_t fd;  // curl's number, the key in sockets_
   asio::posix::stream_descriptor descriptor;
-  bool opened_here;           // by open_socket: closed by close_socket
+  bool opened_here;           // by open_socket: `descriptor` is our duplicate
   std::uint64_t serial;       // tells a reused descriptor number from this socket
   int what = CURL_POLL_NONE;  // what curl wants now
   bool read_from = false;     // curl asked to read it at least once: connected
@@ -136,7 +150,7 @@ int HttpClient::on_socket(CURL*, curl_socket_t fd, int what, void* self_ptr, voi
   }
   auto& slot = self.sockets_[fd];
   if (!slot) {
-    slot = std::make_unique<Socket>(self.strand_, fd, false, ++self.socket_serial_);
+    slot = std::make_unique<Socket>(self.strand_, fd, fd, false, ++self.socket_serial_);
   }
   slot->what = what;
   slot->read_from = slot->read_from || (what & CURL_POLL_IN) != 0;
@@ -155,15 +169,18 @@ curl_socket_t HttpClient::open_socket(void* self_ptr, curlsocktype purpose,
   if (fd == CURL_SOCKET_BAD) {
     return fd;  // curl reports the failure with errno
   }
+  const int watched = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (watched < 0) {
+    ::close(fd);
+    return CURL_SOCKET_BAD;
+  }
   try {
     auto& slot = self.sockets_[fd];
-    // An entry left for this number would be a socket closed behind our
-    // back (see Socket): drop it before registering the new one, so that
-    // its deregistration cannot remove the new socket from the reactor.
-    slot.reset();
-    slot = std::make_unique<Socket>(self.strand_, fd, true, ++self.socket_serial_);
+    slot.reset();  // an entry left for this number: a socket curl closed itself
+    slot = std::make_unique<Socket>(self.strand_, fd, watched, true, ++self.socket_serial_);
   } catch (...) {  // registering with the reactor failed
     self.sockets_.erase(fd);
+    ::close(watched);
     ::close(fd);
     return CURL_SOCKET_BAD;
   }
@@ -173,10 +190,7 @@ curl_socket_t HttpClient::open_socket(void* self_ptr, curlsocktype purpose,
 int HttpClient::close_socket(void* self_ptr, curl_socket_t fd) {
   auto& self = *static_cast<HttpClient*>(self_ptr);
   if (auto it = self.sockets_.find(fd); it != self.sockets_.end()) {
-    std::error_code ignored;
-    it->second->descriptor.close(ignored);  // deregisters, cancels waits, closes
-    self.sockets_.erase(it);
-    return 0;
+    self.sockets_.erase(it);  // deregisters, cancels waits, closes our duplicate
   }
   return ::close(fd);
 }
@@ -316,6 +330,9 @@ void HttpClient::start(Transfer& t) {
   curl_easy_setopt(t.easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(t.easy, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(t.easy, CURLOPT_MAXREDIRS, 5L);
+  // A URL fetcher: file://, dict:// and the like are refused, not "fetched".
+  curl_easy_setopt(t.easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(t.easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(t.easy, CURLOPT_OPENSOCKETFUNCTION, &HttpClient::open_socket);
   curl_easy_setopt(t.easy, CURLOPT_OPENSOCKETDATA, this);
   curl_easy_setopt(t.easy, CURLOPT_CLOSESOCKETFUNCTION, &HttpClient::close_socket);
@@ -421,9 +438,14 @@ sluice::Task<Response> HttpClient::get(std::string url, std::chrono::millisecond
 }
 
 HttpClients::HttpClients(sluice::Runtime& rt, std::size_t lanes, std::size_t max_idle_connections) {
-  clients_.reserve(std::max<std::size_t>(lanes, 1));
-  for (std::size_t i = 0; i < std::max<std::size_t>(lanes, 1); ++i) {
-    clients_.push_back(std::make_unique<HttpClient>(rt, max_idle_connections));
+  lanes = std::max<std::size_t>(lanes, 1);
+  // Each client carries about 1/lanes of the transfers: room for twice its
+  // share, so the lanes together keep at most about twice the total open.
+  const std::size_t per_lane =
+      std::min(max_idle_connections, (2 * max_idle_connections + lanes - 1) / lanes);
+  clients_.reserve(lanes);
+  for (std::size_t i = 0; i < lanes; ++i) {
+    clients_.push_back(std::make_unique<HttpClient>(rt, per_lane));
   }
 }
 

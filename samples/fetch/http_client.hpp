@@ -93,8 +93,8 @@ class HttpClient {
 /// out in turn; each client keeps its own keep-alive connections.
 class HttpClients {
  public:
-  /// `lanes` clients (at least one), each keeping up to
-  /// `max_idle_connections` connections for reuse.
+  /// `lanes` clients (at least one) keeping up to `max_idle_connections`
+  /// connections for reuse between them (each up to twice its share).
   HttpClients(sluice::Runtime& rt, std::size_t lanes, std::size_t max_idle_connections);
 
   /// Thread safety: any thread.

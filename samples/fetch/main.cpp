@@ -70,7 +70,8 @@ class StoppableLines {
 
 bool retryable(const Response& r) {
   return (!r.error.empty() && r.error.find("URL") == std::string::npos &&
-          r.error.find("Unsupported protocol") == std::string::npos) ||
+          r.error.find("Unsupported protocol") == std::string::npos &&
+          r.error.find("not supported") == std::string::npos) ||
          r.status >= 500;
 }
 

@@ -53,7 +53,8 @@ Options parse_options(int argc, char** argv) {
     } else if (arg == "--concurrency") {
       o.concurrency = number(arg, value(), 1'000'000);
     } else if (arg == "--max-pending") {
-      o.max_pending = number(arg, value(), 10'000'000);
+      // The largest bound a sluice scope counts (ScopeOptions::max_pending).
+      o.max_pending = number(arg, value(), 8'388'607);
       max_pending_set = true;
     } else if (arg == "--timeout") {
       o.timeout = std::chrono::milliseconds(number(arg, value(), 86'400'000));

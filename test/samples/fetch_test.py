@@ -123,6 +123,21 @@ with tempfile.TemporaryDirectory() as root:
           str([(line["url"], line["status"], line["error"]) for line in ok_after
                if line["status"] != 200 or line["error"] is not None]))
     check(took < 2 * 1.0 + 8 * 0.9, f"connect timeout: no later transfer waits for one ({took:.1f} s)")
+
+    # 1d. The same with eight reactor threads and a connection per request
+    # (this server closes after each response): a socket curl closes itself
+    # must not take a number another thread's new socket was just given.
+    mixed = [hang_url if i % 10 == 0 else f"{base}/f{i % 20}" for i in range(1000)]
+    with open("mixed.txt", "w") as f:
+        f.write("\n".join(mixed) + "\n")
+    run_mixed = subprocess.run([FETCH, "--concurrency", "64", "--io-threads", "8", "--timeout",
+                                "1500", "--output", "mixed.jsonl", "mixed.txt"],
+                               capture_output=True, text=True, timeout=300)
+    mixed_lines = read_lines("mixed.jsonl")
+    check(len(mixed_lines) == len(mixed), f"8 reactor threads: one line per URL ({len(mixed_lines)})")
+    stuck = [line for line in mixed_lines if line["url"] != hang_url and line["status"] != 200]
+    check(not stuck, f"8 reactor threads, connect timeouts among them: every other URL answered "
+          f"({len(stuck)} not: {[line['error'] for line in stuck[:3]]})")
     for c in fillers:
         c.close()
     hang.close()
@@ -130,6 +145,16 @@ with tempfile.TemporaryDirectory() as root:
     bad_io = subprocess.run([FETCH, "--io-threads", "0"], capture_output=True, text=True, timeout=30)
     check(bad_io.returncode == 2 and "io-threads" in bad_io.stderr, "--io-threads 0: exit 2")
 
+    big = subprocess.run([FETCH, "--max-pending", "8388608"], capture_output=True, text=True,
+                         timeout=30)
+    check(big.returncode == 2 and "max-pending" in big.stderr,
+          "--max-pending above what a scope counts: exit 2 with a message")
+    other = subprocess.run([FETCH, "--quiet", "--retries", "2", "-"],
+                           input="file:///etc/hostname\n", capture_output=True, text=True,
+                           timeout=30)
+    other_line = json.loads(other.stdout.splitlines()[0]) if other.stdout else {}
+    check(other.returncode == 1 and other_line.get("error") is not None and
+          other_line.get("attempts") == 1, "file:// refused as an error, not retried")
     bad = subprocess.run([FETCH, "--concurrency", "0"], capture_output=True, text=True, timeout=30)
     check(bad.returncode == 2 and "concurrency" in bad.stderr, "bad option: exit 2 with a message")
     helped = subprocess.run([FETCH, "--help"], capture_output=True, text=True, timeout=30)
