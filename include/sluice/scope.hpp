@@ -284,9 +284,12 @@ class Scope {
   /// out. Returns the scope's joiner to resume.
   static detail::PromiseBase* end_tree(detail::JoinStateBase& js, bool counted_out) noexcept;
 
+  /// `where`: see detail::Placement (a producer that goes on pulling after
+  /// the start passes Placement::shared, so the task need not wait for it).
   template <class T>
   detail::JoinState<T>* start(Task<T> task, std::uint32_t refs,
-                              detail::JoinStateBase* tree = nullptr);
+                              detail::JoinStateBase* tree = nullptr,
+                              detail::Placement where = detail::Placement::next);
   template <class T>
   detail::JoinState<T>* refuse(Task<T> task, errc e, std::uint32_t refs);
   template <class T>
@@ -312,7 +315,8 @@ class Scope {
 // the spawner's `tree`: the task takes it over, or, if starting fails, it is
 // given back.
 template <class T>
-detail::JoinState<T>* Scope::start(Task<T> task, std::uint32_t refs, detail::JoinStateBase* tree) {
+detail::JoinState<T>* Scope::start(Task<T> task, std::uint32_t refs, detail::JoinStateBase* tree,
+                                   detail::Placement where) {
   detail::JoinState<T>* js = nullptr;
   try {
     check_task(task.valid());
@@ -346,7 +350,7 @@ detail::JoinState<T>* Scope::start(Task<T> task, std::uint32_t refs, detail::Joi
   promise.on_final_ = &Scope::finish<T>;
   promise.node_.run = &Scope::start_root<T>;
   detail::count_event(*state_.pool(), detail::Event::spawned);
-  promise.schedule();
+  promise.schedule(where);
   return js;
 }
 

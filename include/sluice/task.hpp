@@ -137,7 +137,7 @@ struct YieldAwaiter {
   template <SluicePromise P>
   void await_suspend(std::coroutine_handle<P> h) noexcept {
     ctx = h.promise().ctx_;
-    h.promise().schedule(/*yield=*/true);
+    h.promise().schedule(detail::Placement::yield);
   }
   void await_resume() const {
     if (ctx != nullptr && ctx->stop_requested()) {

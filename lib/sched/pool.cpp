@@ -107,9 +107,9 @@ Pool::~Pool() { stop(); }
 
 Pool* Pool::current() noexcept { return tls_worker_id.pool; }
 
-void Pool::schedule(TaskNode* node, bool yield) noexcept {
+void Pool::schedule(TaskNode* node, Placement where) noexcept {
   if (tls_worker_id.pool == this) {
-    push_local(*tls_worker_, node, yield);
+    push_local(*tls_worker_, node, where);
   } else {
     // Counted for stop(): `node` may run, and its owner destroy the pool,
     // before notify() returns here. relaxed: the increment is sequenced
@@ -123,12 +123,16 @@ void Pool::schedule(TaskNode* node, bool yield) noexcept {
   }
 }
 
-void Pool::push_local(Worker& w, TaskNode* node, bool yield) noexcept {
-  if (yield) {
+void Pool::push_local(Worker& w, TaskNode* node, Placement where) noexcept {
+  if (where == Placement::yield) {
     // Its own queue, taken oldest first after the local one: behind
     // everything queued here, and thieves can take it.
     w.yielded.push(node, [this](std::span<TaskNode*> batch) { injector_.push_batch(batch); });
     notify();
+    return;
+  }
+  if (where == Placement::shared) {
+    push_queue(w, node);  // stealable at once, and idle workers are woken
     return;
   }
   // acq_rel: release publishes `node` to a thief; acquire takes the old one.
@@ -481,7 +485,7 @@ Pool::Counters Pool::counters() const noexcept {
 
 namespace sluice::detail {
 
-void schedule(Pool& pool, TaskNode* node, bool yield) noexcept { pool.schedule(node, yield); }
+void schedule(Pool& pool, TaskNode* node, Placement where) noexcept { pool.schedule(node, where); }
 
 static_assert(Pool::kEventSlots >= kEventCount);
 

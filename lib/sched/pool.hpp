@@ -68,11 +68,10 @@ class Pool {
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
-  /// Queues `node` to run once. From one of this pool's workers it goes to
-  /// that worker's LIFO slot; when `yield`, or from any other thread, to the
-  /// injector.
+  /// Queues `node` to run once: from one of this pool's workers, where
+  /// `where` says (see Placement); from any other thread, to the injector.
   /// Thread safety: any thread.
-  void schedule(TaskNode* node, bool yield = false) noexcept;
+  void schedule(TaskNode* node, Placement where = Placement::next) noexcept;
 
   /// Asks workers to exit once no work is visible, and joins them. Nodes
   /// scheduled after stop() returns are never run.
@@ -109,7 +108,7 @@ class Pool {
   TaskNode* search(Worker& w) noexcept;
   TaskNode* steal(Worker& w) noexcept;
   void park(Worker& w) noexcept;
-  void push_local(Worker& w, TaskNode* node, bool yield) noexcept;
+  void push_local(Worker& w, TaskNode* node, Placement where) noexcept;
   void push_queue(Worker& w, TaskNode* node) noexcept;
   void found_work(Worker& w) noexcept;
   void notify() noexcept;

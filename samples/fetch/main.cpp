@@ -6,14 +6,19 @@
 // error), written as each completes. SIGINT/SIGTERM stop pulling, let the
 // transfers in flight finish for --grace, cancel the rest, and still write a
 // line for every URL pulled.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <asio/signal_set.hpp>
 #include <atomic>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <deque>
 #include <fstream>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <sluice/sluice.hpp>
 #include <string>
@@ -28,11 +33,79 @@ using namespace std::chrono_literals;
 namespace fetch {
 namespace {
 
-// Lines of a stream until `stop` is set: ending the input ends the pulling.
+// Lines of a stream that may wait for its next line (a pipe, a terminal),
+// read ahead on a thread of their own, so that stopping never waits for a
+// line that may not come. The thread is detached: it may sit in a read
+// until the process exits.
+class LineFeed {
+ public:
+  explicit LineFeed(std::istream& in) : state_(std::make_shared<State>()) {
+    std::thread([state = state_, &in] {
+      std::string line;
+      while (std::getline(in, line)) {
+        if (!line.empty() && line.back() == '\r') {
+          line.pop_back();
+        }
+        std::unique_lock lock(state->mutex);
+        state->room.wait(lock, [&] { return state->stopped || state->lines.size() < kAhead; });
+        if (state->stopped) {
+          return;
+        }
+        state->lines.push_back(std::move(line));
+        state->ready.notify_one();
+      }
+      std::lock_guard lock(state->mutex);
+      state->ended = true;
+      state->ready.notify_one();
+    }).detach();
+  }
+  ~LineFeed() { stop(); }
+  LineFeed(const LineFeed&) = delete;
+  LineFeed& operator=(const LineFeed&) = delete;
+
+  /// The next line, waiting for it; nullopt at the end of the input or once
+  /// stopped.
+  std::optional<std::string> next() {
+    std::unique_lock lock(state_->mutex);
+    state_->ready.wait(lock,
+                       [&] { return state_->stopped || state_->ended || !state_->lines.empty(); });
+    if (state_->stopped || state_->lines.empty()) {
+      return std::nullopt;
+    }
+    std::string line = std::move(state_->lines.front());
+    state_->lines.pop_front();
+    state_->room.notify_one();
+    return line;
+  }
+
+  /// Ends the feed: next() returns nullopt from now on.
+  void stop() {
+    std::lock_guard lock(state_->mutex);
+    state_->stopped = true;
+    state_->ready.notify_all();
+    state_->room.notify_all();
+  }
+
+ private:
+  static constexpr std::size_t kAhead = 1024;  // lines read ahead at most
+  struct State {
+    std::mutex mutex;
+    std::condition_variable ready;  // a line, the end, or stopped
+    std::condition_variable room;   // below kAhead lines, or stopped
+    std::deque<std::string> lines;  // guarded by mutex
+    bool ended = false;             // guarded by mutex
+    bool stopped = false;           // guarded by mutex
+  };
+  std::shared_ptr<State> state_;
+};
+
+// The URL list as stream_process's input, until `stop` is set: from a
+// LineFeed when there is one, else straight from the stream (a regular
+// file never waits).
 class StoppableLines {
  public:
-  StoppableLines(std::istream& in, const std::atomic<bool>& stop, Pulled& pulled)
-      : lines_(in), stop_(&stop), pulled_(&pulled) {}
+  StoppableLines(std::istream& in, LineFeed* feed, const std::atomic<bool>& stop, Pulled& pulled)
+      : lines_(in), feed_(feed), stop_(&stop), pulled_(&pulled) {}
 
   class iterator {
    public:
@@ -40,32 +113,64 @@ class StoppableLines {
     using value_type = std::string;
     using difference_type = std::ptrdiff_t;
     iterator() = default;
-    iterator(sluice::LineRange::iterator it, const std::atomic<bool>* stop, Pulled* pulled)
-        : it_(it), stop_(stop), pulled_(pulled) {}
-    const std::string& operator*() const { return *it_; }
+    explicit iterator(StoppableLines* owner) : owner_(owner) {}
+    // stream_process reads each item once, then starts its task, then
+    // advances: the URL is recorded as pulled here, before its result can
+    // be written.
+    const std::string& operator*() const {
+      owner_->pulled_->add(owner_->line_);
+      return owner_->line_;
+    }
     iterator& operator++() {
-      pulled_->add(*it_);  // stream_process takes *it, then advances: once per item
-      ++it_;
+      owner_->advance();
       return *this;
     }
     void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& i, std::default_sentinel_t s) {
-      return i.it_ == s || i.stop_->load(std::memory_order_acquire);
-    }
+    friend bool operator==(const iterator& i, std::default_sentinel_t) { return i.at_end(); }
 
    private:
-    sluice::LineRange::iterator it_;
-    const std::atomic<bool>* stop_ = nullptr;
-    Pulled* pulled_ = nullptr;
+    [[nodiscard]] bool at_end() const {
+      return owner_->ended_ || owner_->stop_->load(std::memory_order_acquire);
+    }
+    StoppableLines* owner_ = nullptr;
   };
 
-  iterator begin() { return {lines_.begin(), stop_, pulled_}; }
+  /// Reads the first line; call once.
+  iterator begin() {
+    if (feed_ == nullptr) {
+      it_ = lines_.begin();
+    }
+    advance(/*first=*/true);
+    return iterator(this);
+  }
   static std::default_sentinel_t end() noexcept { return {}; }
 
  private:
+  void advance(bool first = false) {
+    if (feed_ != nullptr) {
+      auto line = feed_->next();
+      ended_ = !line;
+      if (line) {
+        line_ = std::move(*line);
+      }
+      return;
+    }
+    if (!first) {
+      ++it_;
+    }
+    ended_ = it_ == std::default_sentinel;
+    if (!ended_) {
+      line_ = *it_;
+    }
+  }
+
   sluice::LineRange lines_;
+  sluice::LineRange::iterator it_;
+  LineFeed* feed_;
   const std::atomic<bool>* stop_;
   Pulled* pulled_;
+  std::string line_;
+  bool ended_ = false;
 };
 
 bool retryable(const Response& r) {
@@ -94,27 +199,30 @@ sluice::Task<Outcome> fetch_one(HttpClients& clients, const Options& opt, std::s
 // Waits for a signal; then stops pulling, and after the grace cancels. When
 // the run ends first, its cancellation is the normal end of this task.
 sluice::Task<void> on_signal(asio::signal_set& signals, std::atomic<bool>& stop_pulling,
-                             std::atomic<int>& got, sluice::Scope& fetching,
+                             LineFeed* feed, std::atomic<int>& got, sluice::Scope& fetching,
                              std::chrono::milliseconds grace) {
   try {
     got = co_await signals.async_wait(sluice::use_task);
     stop_pulling.store(true, std::memory_order_release);
+    if (feed != nullptr) {
+      feed->stop();  // the list's reader may be waiting for a line
+    }
     co_await sluice::sleep_for(grace);
     fetching.request_stop();
   } catch (const sluice::cancelled_error&) {
   }
 }
 
-sluice::Task<void> run(sluice::Runtime& rt, const Options& opt, std::istream& input, Output& output,
-                       asio::signal_set& signals, std::atomic<int>& got) {
+sluice::Task<void> run(sluice::Runtime& rt, const Options& opt, std::istream& input, LineFeed* feed,
+                       Output& output, asio::signal_set& signals, std::atomic<int>& got) {
   HttpClients clients(rt, opt.io_threads, opt.concurrency);
   sluice::Scope fetching(rt, sluice::ScopeOptions{.max_pending = opt.max_pending, .name = "fetch"});
   sluice::Scope control(rt);
   std::atomic<bool> stop_pulling{false};
   auto watcher =
-      control.spawn_with_handle(on_signal(signals, stop_pulling, got, fetching, opt.grace));
+      control.spawn_with_handle(on_signal(signals, stop_pulling, feed, got, fetching, opt.grace));
   co_await fetching.stream_process(
-      StoppableLines(input, stop_pulling, output.pulled()), opt.concurrency,
+      StoppableLines(input, feed, stop_pulling, output.pulled()), opt.concurrency,
       [&](std::string url) { return fetch_one(clients, opt, std::move(url)); },
       [&](std::size_t index, sluice::Result<Outcome> r) { output.write(index, r); });
   watcher.cancel();
@@ -149,6 +257,13 @@ int main(int argc, char** argv) {
     total = count_lines(opt->input);
     input = &file;
   }
+  // A list on a pipe or a terminal may wait for its next line: read it on a
+  // thread of its own (see LineFeed). A regular file is read in place.
+  std::optional<LineFeed> feed;
+  if (struct stat st{};
+      input == &std::cin && (::fstat(STDIN_FILENO, &st) != 0 || !S_ISREG(st.st_mode))) {
+    feed.emplace(std::cin);
+  }
   Output output(*opt);
   if (!output.ok()) {
     std::fprintf(stderr, "sluice-fetch: %s: cannot open for writing\n", opt->output.c_str());
@@ -159,7 +274,7 @@ int main(int argc, char** argv) {
   std::atomic<int> got{0};
   {
     Progress progress(output, total, opt->show_progress());
-    rt.block_on(run(rt, *opt, *input, output, signals, got));
+    rt.block_on(run(rt, *opt, *input, feed ? &*feed : nullptr, output, signals, got));
   }
   output.summary(rt.metrics(), got.load());
   if (got.load() != 0) {

@@ -180,6 +180,32 @@ with tempfile.TemporaryDirectory() as root:
     check(indices == list(range(len(lines))), "exactly one line per pulled URL")
     check(all(line["url"] == slow[line["index"]] for line in lines), "each line names its URL")
     check(all(line["error"] == "cancelled" for line in lines), "in-flight transfers cancelled")
+
+    # 3. A list on a pipe that stays open: each URL is fetched as its line
+    # arrives, and SIGTERM ends the run without waiting for more input.
+    proc = subprocess.Popen([FETCH, "--grace", "200", "--quiet", "--output", "pipe.jsonl", "-"],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, text=True)
+    proc.stdin.write(f"{base}/f1\n{base}/f2\n")
+    proc.stdin.flush()
+    time.sleep(1.0)  # the pipe stays open: no more lines, no end
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)  # stdin still open
+    except subprocess.TimeoutExpired:
+        pass
+    took = time.monotonic() - sent
+    proc.stdin.close()
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    check(proc.returncode == 128 + signal.SIGTERM and took < 10,
+          f"open pipe: SIGTERM ends the run (exit {proc.returncode} after {took:.2f} s)")
+    piped = read_lines("pipe.jsonl")
+    check(sorted((line["index"], line["url"], line["status"]) for line in piped) ==
+          [(0, f"{base}/f1", 200), (1, f"{base}/f2", 200)],
+          f"open pipe: both URLs fetched, one line each ({len(piped)} lines)")
     server.shutdown()
 
 if failures:

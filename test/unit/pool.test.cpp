@@ -251,7 +251,7 @@ TEST_CASE("nodes waking each other do not starve the oldest queued node", "[pool
     static void execute(TaskNode* n) noexcept {
       auto* self = static_cast<Yielder*>(n);
       if (!self->stop->load(std::memory_order_acquire)) {
-        self->pool->schedule(self, /*yield=*/true);
+        self->pool->schedule(self, sluice::detail::Placement::yield);
       }
     }
   };
@@ -282,7 +282,7 @@ TEST_CASE("nodes waking each other do not starve the oldest queued node", "[pool
     Starter() { run = &Starter::execute; }
     static void execute(TaskNode* n) noexcept {
       auto* self = static_cast<Starter*>(n);
-      self->pool->schedule(self->yielder, /*yield=*/true);
+      self->pool->schedule(self->yielder, sluice::detail::Placement::yield);
       self->pool->schedule(self->waiting);  // into the LIFO slot...
       self->pool->schedule(self->first);    // ...and on into the queue
     }
@@ -326,7 +326,7 @@ TEST_CASE("yielded nodes run on other workers while theirs is busy", "[pool]") {
     static void execute(TaskNode* n) noexcept {
       auto* self = static_cast<Yielded*>(n);
       if (self->yields_left-- > 0) {
-        self->pool->schedule(self, /*yield=*/true);
+        self->pool->schedule(self, sluice::detail::Placement::yield);
         return;
       }
       if (self->busy->load(std::memory_order_acquire)) {
@@ -358,7 +358,7 @@ TEST_CASE("yielded nodes run on other workers while theirs is busy", "[pool]") {
     static void execute(TaskNode* n) noexcept {
       auto* self = static_cast<Starter*>(n);
       for (auto& y : *self->yielded) {
-        self->pool->schedule(&y, /*yield=*/true);
+        self->pool->schedule(&y, sluice::detail::Placement::yield);
       }
       self->pool->schedule(self->busy);  // runs next here, holding the worker
     }
@@ -414,7 +414,8 @@ TEST_CASE("yielded nodes run after newer work and oldest first", "[pool]") {
       auto* self = static_cast<Starter*>(n);
       auto& r = *self->nodes;
       for (int i = 0; i < 3; ++i) {
-        self->pool->schedule(&r[static_cast<std::size_t>(i)], /*yield=*/true);  // ids 0, 1, 2
+        self->pool->schedule(&r[static_cast<std::size_t>(i)],
+                             sluice::detail::Placement::yield);  // ids 0, 1, 2
       }
       self->pool->schedule(&r[3]);  // newer work: ids 3, 4
       self->pool->schedule(&r[4]);

@@ -53,9 +53,9 @@ class PromiseBase {
   FinalAwaiter final_suspend() noexcept { return {}; }
 
   /// Queues this coroutine to resume on its pool (or the calling worker's).
-  void schedule(bool yield = false) noexcept {
+  void schedule(Placement where = Placement::next) noexcept {
     Pool* pool = ctx_ != nullptr ? ctx_->pool : current_pool();
-    detail::schedule(*pool, &node_, yield);
+    detail::schedule(*pool, &node_, where);
   }
 
   [[nodiscard]] std::coroutine_handle<> handle() const noexcept { return node_.handle; }

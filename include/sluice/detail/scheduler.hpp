@@ -11,7 +11,7 @@ namespace sluice::detail {
 class Pool;
 
 /// Queues `node` on `pool` (see Pool::schedule). Compiled in lib/.
-void schedule(Pool& pool, TaskNode* node, bool yield = false) noexcept;
+void schedule(Pool& pool, TaskNode* node, Placement where = Placement::next) noexcept;
 
 /// The pool whose worker is the calling thread, or null.
 Pool* current_pool() noexcept;

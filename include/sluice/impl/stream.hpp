@@ -147,11 +147,12 @@ Task<void> Scope::stream_process(R inputs, std::size_t max_concurrency, F fn, Si
       if (it == end) {
         break;
       }
-      Item item = *it;
-      ++it;
-      auto task = pump.run(std::move(item), index++);
+      auto task = pump.run(Item(*it), index++);
       held.release();  // start() owns it from here
-      JoinHandle<void>(inner.start(std::move(task), 2));
+      // Where other workers can take it: the producer goes on pulling, and
+      // a source may block for its next element (a pipe, a terminal).
+      JoinHandle<void>(inner.start(std::move(task), 2, nullptr, detail::Placement::shared));
+      ++it;  // only once the item is out: the one read already never waits
     } catch (...) {
       pull_error = std::current_exception();
       break;
@@ -251,7 +252,7 @@ Scope::batch_process(R items, std::size_t batch_size, std::size_t max_concurrent
       index += batch.size();
       auto task = pump.run_batch(std::move(batch), first);
       held.release();  // start() owns it from here
-      JoinHandle<void>(inner.start(std::move(task), 2));
+      JoinHandle<void>(inner.start(std::move(task), 2, nullptr, detail::Placement::shared));
     } catch (...) {
       pull_error = std::current_exception();
       break;
