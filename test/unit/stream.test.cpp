@@ -48,6 +48,33 @@ struct CountingInput {
   iterator end() const { return {size, pulled}; }
 };
 
+// An input whose second element comes only once the first has run, like a
+// pipe whose writer waits for the first answer. Gives up after 10 s.
+struct GatedInput {
+  std::atomic<bool>* first_ran;
+
+  struct iterator {
+    using iterator_category = std::input_iterator_tag;
+    using value_type = int;
+    using difference_type = std::ptrdiff_t;
+    int i = 0;
+    std::atomic<bool>* first_ran = nullptr;
+    int operator*() const { return i; }
+    iterator& operator++() {
+      const auto give_up = std::chrono::steady_clock::now() + 10s;
+      while (i == 0 && !first_ran->load() && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(1ms);
+      }
+      ++i;
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    bool operator==(const iterator& o) const { return i == o.i; }
+  };
+  iterator begin() const { return {0, first_ran}; }
+  iterator end() const { return {2, first_ran}; }
+};
+
 }  // namespace
 
 TEST_CASE("stream_process returns results in input order", "[stream]") {
@@ -334,4 +361,23 @@ TEST_CASE("invalid stream arguments are refused", "[stream]") {
   CHECK_THROWS_AS(rt.block_on(scope.stream_process(inputs, 0, f)), std::invalid_argument);
   CHECK_THROWS_AS(rt.block_on(scope.batch_process(inputs, 0, 1, f)), std::invalid_argument);
   CHECK_THROWS_AS(rt.block_on(scope.batch_process(inputs, 1, 0, f)), std::invalid_argument);
+}
+
+TEST_CASE("an item runs while stream_process waits for the input's next one", "[stream]") {
+  sluice::Runtime rt(workers(2));
+  Scope scope(rt);
+  std::atomic<bool> first_ran{false};
+  const auto started = std::chrono::steady_clock::now();
+  auto results =
+      rt.block_on(scope.stream_process(GatedInput{&first_ran}, 4, [&](int i) -> Task<int> {
+        if (i == 0) {
+          first_ran.store(true);
+        }
+        co_return i * 10;
+      }));
+  CHECK(std::chrono::steady_clock::now() - started < 5s);  // not the input's 10 s give-up
+  REQUIRE(results.size() == 2);
+  CHECK(results[0].value() == 0);
+  CHECK(results[1].value() == 10);
+  rt.block_on(scope.join());
 }
