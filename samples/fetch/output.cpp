@@ -5,9 +5,54 @@
 namespace fetch {
 namespace {
 
+// Length of the well-formed UTF-8 sequence at the start of `s`, or 0.
+std::size_t utf8_sequence(std::string_view s) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned lead = byte(0);
+  std::size_t n = 0;
+  unsigned lo = 0x80;
+  unsigned hi = 0xBF;  // range of the second byte
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    n = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    n = 3;
+    lo = lead == 0xE0 ? 0xA0 : 0x80;  // no overlong forms
+    hi = lead == 0xED ? 0x9F : 0xBF;  // no surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    n = 4;
+    lo = lead == 0xF0 ? 0x90 : 0x80;
+    hi = lead == 0xF4 ? 0x8F : 0xBF;  // at most U+10FFFF
+  } else {
+    return 0;
+  }
+  if (s.size() < n || byte(1) < lo || byte(1) > hi) {
+    return 0;
+  }
+  for (std::size_t i = 2; i < n; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xBF) {
+      return 0;
+    }
+  }
+  return n;
+}
+
+// A JSON string: escapes what JSON requires, and writes each byte that is
+// not part of well-formed UTF-8 as U+FFFD, so every line stays valid JSON.
 void json_string(std::FILE* f, std::string_view s) {
   std::fputc('"', f);
-  for (const char c : s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const char c = s[i];
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      const std::size_t n = utf8_sequence(s.substr(i));
+      if (n == 0) {
+        std::fputs("\\ufffd", f);
+        ++i;
+      } else {
+        std::fwrite(s.data() + i, 1, n, f);
+        i += n;
+      }
+      continue;
+    }
     switch (c) {
       case '"':
         std::fputs("\\\"", f);
@@ -31,6 +76,7 @@ void json_string(std::FILE* f, std::string_view s) {
           std::fputc(c, f);
         }
     }
+    ++i;
   }
   std::fputc('"', f);
 }

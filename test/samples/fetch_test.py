@@ -155,6 +155,15 @@ with tempfile.TemporaryDirectory() as root:
     other_line = json.loads(other.stdout.splitlines()[0]) if other.stdout else {}
     check(other.returncode == 1 and other_line.get("error") is not None and
           other_line.get("attempts") == 1, "file:// refused as an error, not retried")
+    raw = subprocess.run([FETCH, "--quiet", "-"], input=f"{base}/caf\u00e9\n{base}/\xff\xfe\n"
+                         .encode("latin-1", errors="strict").replace(b"caf\xe9", "café".encode()),
+                         capture_output=True, timeout=30)
+    try:
+        raw_lines = [json.loads(line) for line in raw.stdout.decode("utf-8").splitlines()]
+    except ValueError:
+        raw_lines = []
+    check(sorted(line["url"] for line in raw_lines) == sorted([f"{base}/café", f"{base}/\ufffd\ufffd"]),
+          "URLs with UTF-8 and with stray bytes: valid JSON lines, U+FFFD for the stray bytes")
     bad = subprocess.run([FETCH, "--concurrency", "0"], capture_output=True, text=True, timeout=30)
     check(bad.returncode == 2 and "concurrency" in bad.stderr, "bad option: exit 2 with a message")
     helped = subprocess.run([FETCH, "--help"], capture_output=True, text=True, timeout=30)
