@@ -146,22 +146,41 @@ class StoppableLines {
   static std::default_sentinel_t end() noexcept { return {}; }
 
  private:
+  // The next URL: the next line that is not blank, without the blanks
+  // around it.
   void advance(bool first = false) {
+    for (;;) {
+      if (!next_line(first)) {
+        ended_ = true;
+        return;
+      }
+      first = false;
+      const auto begin = line_.find_first_not_of(" \t");
+      if (begin != std::string::npos) {
+        line_.erase(line_.find_last_not_of(" \t") + 1);
+        line_.erase(0, begin);
+        return;
+      }
+    }
+  }
+
+  bool next_line(bool first) {
     if (feed_ != nullptr) {
       auto line = feed_->next();
-      ended_ = !line;
-      if (line) {
-        line_ = std::move(*line);
+      if (!line) {
+        return false;
       }
-      return;
+      line_ = std::move(*line);
+      return true;
     }
     if (!first) {
       ++it_;
     }
-    ended_ = it_ == std::default_sentinel;
-    if (!ended_) {
-      line_ = *it_;
+    if (it_ == std::default_sentinel) {
+      return false;
     }
+    line_ = *it_;
+    return true;
   }
 
   sluice::LineRange lines_;

@@ -15,8 +15,9 @@ std::uint64_t number(const std::string& flag, const char* text, std::uint64_t ma
 
 const char* usage() {
   return "usage: sluice-fetch [options] [URL_LIST|-]\n"
-         "Fetches every URL of URL_LIST (one per line; '-' or none: stdin) and writes one\n"
-         "JSON line per URL: url, status, bytes, latency_ms, attempts, error.\n"
+         "Fetches every URL of URL_LIST (one per line; '-' or none: stdin; blank lines\n"
+         "and blanks around a URL are skipped) and writes one JSON line per URL: index,\n"
+         "url, status, bytes, latency_ms, attempts, error.\n"
          "\n"
          "  --concurrency N   transfers in flight (default 64)\n"
          "  --max-pending N   tasks admitted at once, retries included (default: concurrency)\n"
@@ -92,13 +93,20 @@ Options parse_options(int argc, char** argv) {
 std::uint64_t count_lines(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::uint64_t n = 0;
+  bool blank = true;  // the current line has only blanks so far
   char buf[1 << 16];
   while (in.read(buf, sizeof buf) || in.gcount() > 0) {
     for (std::streamsize k = 0; k < in.gcount(); ++k) {
-      n += buf[k] == '\n' ? 1 : 0;
+      const char c = buf[k];
+      if (c == '\n') {
+        n += blank ? 0 : 1;
+        blank = true;
+      } else if (c != ' ' && c != '\t' && c != '\r') {
+        blank = false;
+      }
     }
   }
-  return n;
+  return n + (blank ? 0 : 1);  // a last line without a newline counts too
 }
 
 }  // namespace fetch

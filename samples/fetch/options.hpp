@@ -32,6 +32,7 @@ struct Options {
 /// Throws UsageError with a message for bad arguments.
 Options parse_options(int argc, char** argv);
 const char* usage();
+/// The URLs in the list at `path`: its lines that are not blank.
 std::uint64_t count_lines(const std::string& path);
 
 }  // namespace fetch

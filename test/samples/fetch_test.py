@@ -164,6 +164,11 @@ with tempfile.TemporaryDirectory() as root:
         raw_lines = []
     check(sorted(line["url"] for line in raw_lines) == sorted([f"{base}/café", f"{base}/\ufffd\ufffd"]),
           "URLs with UTF-8 and with stray bytes: valid JSON lines, U+FFFD for the stray bytes")
+    blanks = subprocess.run([FETCH, "--quiet", "-"], input=f"\n  {base}/f1  \n\t\n{base}/f2\r\n\n",
+                            capture_output=True, text=True, timeout=30)
+    blank_lines = [json.loads(line) for line in blanks.stdout.splitlines()]
+    check(blanks.returncode == 0 and sorted((line["index"], line["url"]) for line in blank_lines) ==
+          [(0, f"{base}/f1"), (1, f"{base}/f2")], "blank lines and blanks around URLs skipped")
     bad = subprocess.run([FETCH, "--concurrency", "0"], capture_output=True, text=True, timeout=30)
     check(bad.returncode == 2 and "concurrency" in bad.stderr, "bad option: exit 2 with a message")
     helped = subprocess.run([FETCH, "--help"], capture_output=True, text=True, timeout=30)
