@@ -232,6 +232,19 @@ sluice::Task<void> on_signal(asio::signal_set& signals, std::atomic<bool>& stop_
   }
 }
 
+// Output to a file or a pipe is fully buffered: hand it over every 200 ms,
+// so a reader of the file sees lines as they come and a killed run loses
+// little. Ends when cancelled.
+sluice::Task<void> flush_often(Output& output) {
+  try {
+    for (;;) {
+      co_await sluice::sleep_for(200ms);
+      output.flush();
+    }
+  } catch (const sluice::cancelled_error&) {
+  }
+}
+
 sluice::Task<void> run(sluice::Runtime& rt, const Options& opt, std::istream& input, LineFeed* feed,
                        Output& output, asio::signal_set& signals, std::atomic<int>& got) {
   HttpClients clients(rt, opt.io_threads, opt.concurrency);
@@ -240,11 +253,13 @@ sluice::Task<void> run(sluice::Runtime& rt, const Options& opt, std::istream& in
   std::atomic<bool> stop_pulling{false};
   auto watcher =
       control.spawn_with_handle(on_signal(signals, stop_pulling, feed, got, fetching, opt.grace));
+  auto flusher = control.spawn_with_handle(flush_often(output));
   co_await fetching.stream_process(
       StoppableLines(input, feed, stop_pulling, output.pulled()), opt.concurrency,
       [&](std::string url) { return fetch_one(clients, opt, std::move(url)); },
       [&](std::size_t index, sluice::Result<Outcome> r) { output.write(index, r); });
   watcher.cancel();
+  flusher.cancel();
   co_await control.join();
 }
 

@@ -60,6 +60,9 @@ class Output {
 
   [[nodiscard]] bool ok() const { return out_ != nullptr; }
   void write(std::size_t index, const sluice::Result<Outcome>& r);
+  /// Hands the lines written so far to the system (stdio serialises this
+  /// with write()).
+  void flush() { std::fflush(out_); }
   Pulled& pulled() { return pulled_; }
   void summary(const sluice::Metrics& m, int signal) const;
   [[nodiscard]] bool all_ok() const { return failed_.load() == 0; }

@@ -203,6 +203,9 @@ with tempfile.TemporaryDirectory() as root:
     proc.stdin.write(f"{base}/f1\n{base}/f2\n")
     proc.stdin.flush()
     time.sleep(1.0)  # the pipe stays open: no more lines, no end
+    with open("pipe.jsonl") as f:
+        before = len(f.readlines())
+    check(before == 2, f"open pipe: both lines in the file while the run goes on ({before})")
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     try:
