@@ -42,9 +42,10 @@ struct HttpClient::Transfer {
 // thread may have been given the same number for a new socket, so no
 // reactor call may name curl's number after curl stops watching it; ours
 // stays ours until we close it. Such an entry (curl never read from the
-// socket) goes at REMOVE; one curl has read from stays registered while the
-// connection idles in curl's cache, until close_socket, so a keep-alive
-// connection reused by the next transfer costs no epoll_ctl.
+// socket) goes at REMOVE, or our duplicate would keep the socket open; one
+// curl has read from stays registered while the connection idles in curl's
+// cache, until close_socket, so a keep-alive connection reused by the next
+// transfer costs no epoll_ctl.
 //
 // Sockets curl did not open here (a resolver's socketpair) are watched
 // under curl's number and released, never closed, at REMOVE, which curl
@@ -175,9 +176,8 @@ curl_socket_t HttpClient::open_socket(void* self_ptr, curlsocktype purpose,
     return CURL_SOCKET_BAD;
   }
   try {
-    auto& slot = self.sockets_[fd];
-    slot.reset();  // an entry left for this number: a socket curl closed itself
-    slot = std::make_unique<Socket>(self.strand_, fd, watched, true, ++self.socket_serial_);
+    self.sockets_[fd] =
+        std::make_unique<Socket>(self.strand_, fd, watched, true, ++self.socket_serial_);
   } catch (...) {  // registering with the reactor failed
     self.sockets_.erase(fd);
     ::close(watched);
