@@ -1,6 +1,6 @@
 // Frame cache: per-thread size-class free lists over a shared depot.
 //
-// Each thread keeps, per 32-byte size class, an intrusive singly linked list
+// Each thread keeps, per 16-byte size class, an intrusive singly linked list
 // of free blocks (the first word of a free block is the link). Frees push to
 // the calling thread's list; when it holds 2 * kBatch blocks, kBatch of them
 // move to the depot as one batch. Allocations pop from the calling thread's
@@ -33,11 +33,13 @@
 namespace sluice::detail {
 namespace {
 
-constexpr std::size_t kGranule = 32;
+// 16 bytes: the frame's alignment, so a frame with its join state's room
+// (JoinRoom) wastes no granule on rounding.
+constexpr std::size_t kGranule = 16;
 constexpr std::size_t kClasses = kMaxCachedFrame / kGranule;
 constexpr std::size_t kBatch = 64;
-// Per class; with 32 classes the depot holds at most 1 GiB in the worst case,
-// as it did with 16 classes of 64 MiB.
+// Per class. A program rarely uses more than a few classes heavily; the
+// worst case (all 64 full) is 2 GiB.
 constexpr std::size_t kDepotBytes = std::size_t{32} << 20;
 
 std::size_t class_of(std::size_t size) noexcept { return (size + kGranule - 1) / kGranule - 1; }

@@ -27,6 +27,9 @@ class Result {
     std::error_code code;
     std::exception_ptr exception;
   };
+  // A void result is a Failure whose exception is null on success (every
+  // failure carries one), so it takes no discriminator.
+  using State = std::conditional_t<std::is_void_v<T>, Failure, std::variant<Stored, Failure>>;
 
  public:
   /// A value (not for void).
@@ -35,7 +38,7 @@ class Result {
       : state_(std::in_place_index<0>, std::forward<U>(value)) {}  // NOLINT
 
   /// Success of a void task.
-  Result() requires std::is_void_v<T> : state_(std::in_place_index<0>) {}
+  Result() requires std::is_void_v<T> : state_() {}
 
   /// A failure with `code` (and the exception that explains it, if any).
   static Result failure(std::error_code code, std::exception_ptr ex = nullptr) {
@@ -46,10 +49,20 @@ class Result {
   }
   /// A task that threw `ex`.
   static Result failure(std::exception_ptr ex) {
-    return Result(Failure{make_error_code(errc::failed), std::move(ex)});
+    const auto code = make_error_code(errc::failed);
+    if (!ex) {
+      ex = exception_for(code);
+    }
+    return Result(Failure{code, std::move(ex)});
   }
 
-  [[nodiscard]] bool has_value() const noexcept { return state_.index() == 0; }
+  [[nodiscard]] bool has_value() const noexcept {
+    if constexpr (std::is_void_v<T>) {
+      return !state_.exception;
+    } else {
+      return state_.index() == 0;
+    }
+  }
   explicit operator bool() const noexcept { return has_value(); }
 
   /// The value; otherwise throws exception().
@@ -58,14 +71,29 @@ class Result {
   decltype(auto) value() && { return get(std::move(*this)); }
 
   [[nodiscard]] std::error_code error() const noexcept {
-    return has_value() ? std::error_code{} : std::get<1>(state_).code;
+    return has_value() ? std::error_code{} : failed().code;
   }
   [[nodiscard]] std::exception_ptr exception() const noexcept {
-    return has_value() ? nullptr : std::get<1>(state_).exception;
+    return has_value() ? nullptr : failed().exception;
   }
 
  private:
-  explicit Result(Failure f) : state_(std::in_place_index<1>, std::move(f)) {}
+  explicit Result(Failure f) : state_(make_failed(std::move(f))) {}
+
+  static State make_failed(Failure f) {
+    if constexpr (std::is_void_v<T>) {
+      return f;
+    } else {
+      return State(std::in_place_index<1>, std::move(f));
+    }
+  }
+  [[nodiscard]] const Failure& failed() const noexcept {
+    if constexpr (std::is_void_v<T>) {
+      return state_;
+    } else {
+      return *std::get_if<1>(&state_);
+    }
+  }
 
   static std::exception_ptr exception_for(std::error_code code) {
     if (code.category() == error_category()) {
@@ -81,7 +109,7 @@ class Result {
   template <class Self>
   static decltype(auto) get(Self&& self) {
     if (!self.has_value()) {
-      std::rethrow_exception(std::get<1>(self.state_).exception);
+      std::rethrow_exception(self.failed().exception);
     }
     if constexpr (std::is_void_v<T>) {
       return;
@@ -92,7 +120,7 @@ class Result {
     }
   }
 
-  std::variant<Stored, Failure> state_;
+  State state_;
 };
 
 }  // namespace sluice

@@ -311,6 +311,10 @@ class Scope {
   detail::ScopeState state_;
 };
 
+// Scopes are usually locals of coroutines, and frames are allocated with
+// operator new(size) (16-byte alignment at most).
+static_assert(alignof(Scope) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+
 // Called holding an admitted slot (try_admit / admit_or_wait), or a count in
 // the spawner's `tree`: the task takes it over, or, if starting fails, it is
 // given back.
@@ -320,21 +324,22 @@ detail::JoinState<T>* Scope::start(Task<T> task, std::uint32_t refs, detail::Joi
   detail::JoinState<T>* js = nullptr;
   try {
     check_task(task.valid());
+    void* frame = task.frame();
     if (state_.counts_trees()) {
-      auto* tree_js = new detail::TreeJoinState<T>(state_.pool(), &state_, refs);
+      auto* tree_js = detail::JoinState<T>::template make<detail::TreeJoinState<T>>(
+          frame, state_.pool(), &state_, refs);
       tree_js->links().parent = tree;
       js = tree_js;
     } else {
-      js = new detail::JoinState<T>(state_.pool(), &state_, refs);
+      js = detail::JoinState<T>::template make<detail::JoinState<T>>(frame, state_.pool(), &state_,
+                                                                     refs);
     }
     if (const auto timeout = state_.task_timeout()) {
       detail::add_task_deadline(state_.core(), *js, *timeout);
     }
   } catch (...) {
     if (js != nullptr) {
-      for (std::uint32_t i = 0; i < refs; ++i) {
-        js->release();
-      }
+      js->unmake(task.frame());  // the task's frame goes with `task`
     }
     if (tree != nullptr) {
       state_.count_tree_task(-1);

@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "sluice/detail/join_state.hpp"
 #include "sluice/detail/promise.hpp"
 
 namespace sluice {
@@ -39,6 +40,13 @@ class Promise final : public PromiseBase, public ReturnValue<Promise<T>, T> {
   Promise() noexcept {
     node_.handle = std::coroutine_handle<Promise>::from_promise(*this);
     node_.run = &CoroNode::resume;
+  }
+
+  /// Frames carry room for a join state (JoinRoom), used if the task is
+  /// spawned.
+  static void* operator new(std::size_t size) { return JoinRoom<T>::allocate(size); }
+  static void operator delete(void* frame, std::size_t size) noexcept {
+    JoinRoom<T>::deallocate(frame, size);
   }
 
   Task<T> get_return_object() noexcept;
@@ -108,6 +116,8 @@ class [[nodiscard]] Task {
 
   /// Gives up ownership of the frame (for schedulers).
   Handle release() noexcept { return std::exchange(handle_, {}); }
+  /// The coroutine frame (null for an empty task), for schedulers.
+  [[nodiscard]] void* frame() const noexcept { return handle_.address(); }
 
  private:
   friend class detail::Promise<T>;

@@ -1,7 +1,9 @@
+#include <array>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -453,4 +455,67 @@ TEST_CASE("spawn trees with timeouts and a shutdown keep every count", "[scope][
   CHECK_FALSE(rt.shutdown_timeout(std::chrono::milliseconds(20)));
   CHECK(scope.pending() == 0);
   check_quiescent_counts(rt.metrics());
+}
+
+namespace {
+
+using Big = std::array<std::uint64_t, 64>;  // too large for a join state's room
+
+Task<Big> big(std::uint64_t i) {
+  Big b{};
+  b.fill(i);
+  co_return b;
+}
+
+Task<std::string> text(std::uint64_t i) {
+  co_return std::string(100, static_cast<char>('a' + i % 26));  // owns heap memory
+}
+
+template <class T, class Make, class Check>
+void handles_outlive_frames(sluice::Runtime& rt, sluice::ScopeOptions options, Make make,
+                            Check check) {
+  constexpr std::uint64_t n = 2000;
+  Scope scope(rt, std::move(options));
+  std::vector<JoinHandle<T>> kept;
+  auto produce = [&]() -> Task<void> {
+    for (std::uint64_t i = 0; i < n; ++i) {
+      auto h = co_await scope.spawn(make(i));
+      if (i % 2 == 0) {
+        kept.push_back(std::move(h));  // read after its frame is gone
+      }                                // else dropped at once, maybe before the task ran
+    }
+    co_await scope.join();
+  };
+  rt.block_on(produce());
+  auto read = [&]() -> Task<void> {
+    for (std::size_t k = 0; k < kept.size(); ++k) {
+      check(2 * k, co_await std::move(kept[k]));
+    }
+  };
+  rt.block_on(read());
+}
+
+}  // namespace
+
+TEST_CASE("a join state lives in its task's frame block and outlives the frame", "[scope]") {
+  using sluice::detail::JoinRoom;
+  STATIC_REQUIRE(JoinRoom<void>::kFits);
+  STATIC_REQUIRE(JoinRoom<std::string>::kFits);
+  STATIC_REQUIRE(!JoinRoom<Big>::kFits);
+
+  sluice::Runtime rt(workers(2));
+  const auto check_text = [](std::uint64_t i, const std::string& s) {
+    REQUIRE(s == std::string(100, static_cast<char>('a' + i % 26)));
+  };
+  const auto check_big = [](std::uint64_t i, const Big& b) {
+    REQUIRE(b.front() == i);
+    REQUIRE(b.back() == i);
+  };
+  // Spawn trees (no bound) and bounded scopes make different join states.
+  handles_outlive_frames<std::string>(rt, {}, text, check_text);
+  handles_outlive_frames<std::string>(rt, {.max_pending = 64}, text, check_text);
+  handles_outlive_frames<Big>(rt, {}, big, check_big);
+  handles_outlive_frames<Big>(rt, {.max_pending = 64}, big, check_big);
+  const auto m = rt.metrics();
+  CHECK(m.spawned == m.completed);
 }

@@ -7,7 +7,7 @@ namespace sluice::detail {
 /// Memory for coroutine frames and other short-lived scheduler objects.
 ///
 /// Small blocks (up to kMaxCachedFrame bytes) come from a per-thread free
-/// list per 32-byte size class; a thread that frees more than it allocates
+/// list per 16-byte size class; a thread that frees more than it allocates
 /// hands batches to a shared depot, where threads that allocate more than
 /// they free pick them up. A steady stream of spawns therefore calls
 /// `malloc` only while the working set grows. Sanitizer builds bypass the

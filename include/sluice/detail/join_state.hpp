@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <new>
 #include <utility>
@@ -66,6 +67,7 @@ class JoinStateBase : public TaskContext {
 
  protected:
   bool has_result_ = false;  // JoinState<T>'s flag (in the padding here)
+  bool in_frame_ = false;    // lives in its task's frame block (JoinRoom)
 
  private:
   // Written by the handle, the finishing task and pending timeouts.
@@ -123,13 +125,18 @@ class JoinStateBase : public TaskContext {
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      delete this;
+      dispose();
     }
   }
   /// Spawned without a handle.
   [[nodiscard]] bool detached() const noexcept { return detached_; }
 
  protected:
+  /// Destroys the join state and frees its memory (its own block, or the
+  /// frame block it shares with its task's frame, which is destroyed by
+  /// then: the task's reference is released after it).
+  virtual void dispose() noexcept = 0;
+
   virtual ~JoinStateBase() {
     if (deadline_link != nullptr) {
       deadline_link->~DeadlineLink();
@@ -143,14 +150,119 @@ class JoinStateBase : public TaskContext {
 };
 
 template <class T>
+class TreeJoinState;
+
+/// Room for a spawned task's join state in front of its coroutine frame, so
+/// that spawning allocates one block, and a task's state and frame are
+/// loaded together when it starts on a cold cache. Promise<T> allocates
+/// every frame as
+///
+///     [ join state storage | Tail ][ coroutine frame ]
+///     ^ block                      ^ frame: what operator new returns
+///
+/// Scope::start constructs the join state in the room and marks the tail;
+/// the frame's operator delete then leaves the block to the join state,
+/// whose last release frees it (the frame is destroyed by then: see
+/// dispose). Frames never spawned (awaited tasks, block_on roots) free the
+/// block themselves. A T whose join state is large or over-aligned gets no
+/// room; its join state is then allocated on its own.
+///
+/// This relies on coroutine_handle::address() being the pointer operator
+/// new returned, as it is with g++ and clang. The sanitizer builds check it:
+/// there every block comes from malloc, so a join state made anywhere else
+/// would be reported as a heap overflow or a bad free. (A frame clang
+/// allocates on its caller's stack instead never escapes, so it is never
+/// spawned.)
+template <class T>
+struct JoinRoom {
+  struct Tail {
+    std::uint32_t frame_bytes;  // what operator new was asked for
+    bool join_state = false;    // a join state lives in the room
+  };
+  static constexpr std::size_t kMaxRoom = 256;
+  static constexpr std::size_t kAlign = 16;  // the frame's alignment
+
+  static constexpr bool kFits =
+      alignof(TreeJoinState<T>) <= kAlign && sizeof(TreeJoinState<T>) + sizeof(Tail) <= kMaxRoom;
+  static constexpr std::size_t kBytes =
+      kFits ? (sizeof(TreeJoinState<T>) + sizeof(Tail) + kAlign - 1) / kAlign * kAlign : 0;
+
+  static std::byte* block_of(void* frame) noexcept {
+    return static_cast<std::byte*>(frame) - kBytes;
+  }
+  static Tail& tail_of(void* frame) noexcept {
+    return *std::launder(reinterpret_cast<Tail*>(static_cast<std::byte*>(frame) - sizeof(Tail)));
+  }
+
+  static void* allocate(std::size_t frame_bytes) {
+    if constexpr (kFits) {
+      auto* frame = static_cast<std::byte*>(frame_allocate(kBytes + frame_bytes)) + kBytes;
+      ::new (static_cast<void*>(frame - sizeof(Tail)))
+          Tail{static_cast<std::uint32_t>(frame_bytes), false};
+      return frame;
+    } else {
+      return frame_allocate(frame_bytes);
+    }
+  }
+  static void deallocate(void* frame, std::size_t frame_bytes) noexcept {
+    if constexpr (kFits) {
+      if (!tail_of(frame).join_state) {  // else the join state frees the block
+        frame_deallocate(block_of(frame), kBytes + frame_bytes);
+      }
+    } else {
+      frame_deallocate(frame, frame_bytes);
+    }
+  }
+};
+
+template <class T>
 class JoinState : public JoinStateBase {
  public:
   JoinState(Pool* runs_on, ScopeState* scope, std::uint32_t refs) noexcept
       : JoinStateBase(runs_on, scope, refs) {}
   ~JoinState() override { reset_result(); }
 
+  /// Makes `J` (JoinState<T> or TreeJoinState<T>) in the room in front of
+  /// `frame` if T has one, else on its own.
+  template <class J>
+  static J* make(void* frame, Pool* runs_on, ScopeState* scope, std::uint32_t refs) {
+    if constexpr (JoinRoom<T>::kFits) {
+      auto* js = ::new (static_cast<void*>(JoinRoom<T>::block_of(frame))) J(runs_on, scope, refs);
+      js->in_frame_ = true;
+      JoinRoom<T>::tail_of(frame).join_state = true;
+      return js;
+    } else {
+      return new J(runs_on, scope, refs);
+    }
+  }
+
+  /// Undoes make() for a task that will not be spawned after all: the frame
+  /// keeps (and frees) its block. Only with no other reference taken.
+  void unmake(void* frame) noexcept {
+    if (!in_frame_) {
+      delete this;
+      return;
+    }
+    JoinRoom<T>::tail_of(frame).join_state = false;
+    this->~JoinState();  // virtual: the most derived type
+  }
+
   static void* operator new(std::size_t size) { return frame_allocate(size); }
   static void operator delete(void* p, std::size_t size) noexcept { frame_deallocate(p, size); }
+
+  void dispose() noexcept override {
+    if (!in_frame_) {
+      delete this;
+      return;
+    }
+    // In a room: the block starts here, and the frame behind the room was
+    // destroyed before the last reference went (its Tail outlives it).
+    auto* block = reinterpret_cast<std::byte*>(this);
+    auto* frame = block + JoinRoom<T>::kBytes;
+    const std::size_t bytes = JoinRoom<T>::kBytes + JoinRoom<T>::tail_of(frame).frame_bytes;
+    this->~JoinState();  // virtual: the most derived type
+    frame_deallocate(block, bytes);
+  }
 
   // The outcome: set by the task before complete(), taken once by the
   // handle. (A std::optional would spend a word on its flag; the flag

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -314,9 +316,13 @@ class ScopeState {
   std::atomic<TreeTaskSlot*> tree_tasks_{nullptr};
   std::stop_source stop_;
   std::stop_source closing_;
+  // Keeps state_ off the cache line of the fields above, which every spawn
+  // reads. Padding, not alignas: a Scope usually lives in a coroutine frame,
+  // and frames are only aligned to 16 bytes.
+  [[maybe_unused]] std::array<std::byte, 64> apart_{};
   // Written by spawners, finishing children, the joiner and nested scopes'
   // children (all RMWs); see above.
-  alignas(64) std::atomic<std::uint64_t> state_{0};
+  std::atomic<std::uint64_t> state_{0};
   PromiseBase* joiner_ = nullptr;  // written by the joiner before it sets kJoining
   // Written under mutex_; read by waiting() as a hint.
   std::atomic<std::size_t> waiting_{0};
