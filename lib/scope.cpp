@@ -36,6 +36,7 @@ Scope::Scope(Scope& parent, ScopeOptions options)
       state_(runtime_->core(), &parent.state_, options_.max_pending, options_.task_timeout) {}
 
 Scope::~Scope() {
+  state_.give_back_credits();
   if (state_.pending() == 0) {
     state_.wait_idle();
     return;

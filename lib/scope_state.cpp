@@ -63,6 +63,7 @@ std::uint64_t ScopeState::tasks_pending() const noexcept {
   if (const TreeTaskSlot* slots = tree_tasks_.load(std::memory_order_acquire)) {
     for (std::size_t i = 0; i <= workers_; ++i) {
       total += slots[i].n.load(std::memory_order_relaxed);
+      total -= slots[i].credits.load(std::memory_order_relaxed);  // not tasks
     }
   }
   return total > 0 ? static_cast<std::uint64_t>(total) : 0;
@@ -79,6 +80,10 @@ errc ScopeState::try_admit() noexcept {
   if (closed()) {
     return errc::shutting_down;
   }
+  if (counts_trees()) {
+    admit_root();
+    return errc{};
+  }
   if (!try_take(own_unit_)) {
     return errc::rejected;
   }
@@ -89,6 +94,60 @@ errc ScopeState::try_admit() noexcept {
     }
   }
   return errc{};
+}
+
+void ScopeState::admit_root() noexcept {
+  const WorkerId& me = tls_worker_id;
+  const bool on_worker = me.pool == core_->pool;
+  // acquire: pairs with the publishing CAS.
+  TreeTaskSlot* slots = on_worker ? tree_tasks_.load(std::memory_order_acquire) : nullptr;
+  if (slots != nullptr) {
+    auto& credits = slots[me.index].credits;
+    auto n = credits.load(std::memory_order_relaxed);
+    while (n > 0) {
+      // relaxed: a stashed unit is counted in the word already.
+      if (credits.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
+        return;
+      }
+    }
+  }
+  // relaxed: counting only; the child's start is published by the
+  // scheduler's queue.
+  const auto prev = state_.fetch_add(own_unit_, std::memory_order_relaxed);
+  if (!on_worker || pending_of(prev) < kBusy || (prev & kJoining) != 0) {
+    return;
+  }
+  if (slots == nullptr && (slots = make_tree_task_slots()) == nullptr) {
+    return;
+  }
+  // The line is in this worker's cache after the fetch_add above.
+  state_.fetch_add(own_unit_ * kCredits, std::memory_order_relaxed);
+  auto& credits = slots[me.index].credits;
+  // seq_cst, store then load: against set_joiner's fetch_or then exchange.
+  // The slot is empty (only its worker raises it), so a store will do.
+  credits.store(kCredits, std::memory_order_seq_cst);
+  if ((state_.load(std::memory_order_seq_cst) & kJoining) != 0) {
+    if (const auto back = credits.exchange(0, std::memory_order_seq_cst)) {
+      // The unit admitted here is still counted: pending stays above 0.
+      state_.fetch_sub(own_unit_ * back, std::memory_order_acq_rel);
+    }
+  }
+}
+
+void ScopeState::drain_credits() noexcept {
+  // acquire: pairs with the publishing CAS.
+  TreeTaskSlot* slots = tree_tasks_.load(std::memory_order_acquire);
+  if (slots == nullptr) {
+    return;
+  }
+  for (std::size_t i = 0; i < workers_; ++i) {
+    // seq_cst: see admit_root.
+    const std::uint64_t n = slots[i].credits.exchange(0, std::memory_order_seq_cst);
+    if (n != 0) {
+      // acq_rel: as give_back.
+      state_.fetch_sub(own_unit_ * n, std::memory_order_acq_rel);
+    }
+  }
 }
 
 bool ScopeState::admit_or_wait(SpawnWaiter& w) noexcept {

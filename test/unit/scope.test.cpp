@@ -519,3 +519,91 @@ TEST_CASE("a join state lives in its task's frame block and outlives the frame",
   const auto m = rt.metrics();
   CHECK(m.spawned == m.completed);
 }
+
+namespace {
+
+Task<void> wait_for_gate(const std::atomic<bool>& gate, std::atomic<int>& ran) {
+  while (!gate.load(std::memory_order_acquire)) {
+    co_await sluice::yield();
+  }
+  ran.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+// A worker spawning many roots into a busy unbounded scope takes slots of
+// the scope's word ahead (credits): none of that may show in pending(),
+// hold up a join, or keep a scope from being destroyed.
+TEST_CASE("slots a producer takes ahead are not tasks", "[scope]") {
+  sluice::Runtime rt(workers(2));
+  constexpr int n = 500;
+  std::atomic<bool> gate{false};
+  std::atomic<int> ran{0};
+  std::uint64_t pending_while_blocked = 0;
+  std::uint64_t pending_after_join = 1;
+  auto body = [&]() -> Task<void> {
+    Scope scope(rt);
+    for (int i = 0; i < n; ++i) {
+      (void)co_await scope.spawn(wait_for_gate(gate, ran));
+    }
+    pending_while_blocked = scope.pending();
+    gate.store(true, std::memory_order_release);
+    co_await scope.join();
+    pending_after_join = scope.pending();
+  };
+  rt.block_on(body());
+  CHECK(pending_while_blocked == n);
+  CHECK(pending_after_join == 0);
+  CHECK(ran.load() == n);
+
+  // Destroyed on a worker with no child left, never joined: fine (a scope
+  // with children pending there is a fatal error).
+  std::atomic<int> done{0};
+  auto unjoined = [&]() -> Task<void> {
+    Scope scope(rt);
+    for (int i = 0; i < n; ++i) {
+      (void)co_await scope.spawn(bump(done));
+    }
+    while (done.load(std::memory_order_acquire) < n || scope.pending() != 0) {
+      co_await sluice::yield();
+    }
+  };
+  rt.block_on(unjoined());
+  CHECK(done.load() == n);
+}
+
+TEST_CASE("joins racing producers that take slots ahead never hang", "[scope][stress]") {
+  sluice::Runtime rt(workers(2));
+  constexpr int producers = 4;
+  constexpr int per_producer = 20000;
+  std::atomic<int> ran{0};
+  auto run = [&]() -> Task<void> {
+    Scope target(rt);
+    Scope producing(rt);
+    std::atomic<int> producers_done{0};
+    auto produce = [&]() -> Task<void> {
+      for (int i = 0; i < per_producer; ++i) {
+        (void)co_await target.spawn(bump(ran));
+        if (i % 1000 == 0) {
+          co_await sluice::yield();  // move between workers now and then
+        }
+      }
+      producers_done.fetch_add(1, std::memory_order_release);
+    };
+    for (int p = 0; p < producers; ++p) {
+      (void)co_await producing.spawn(produce());
+    }
+    // Joins while the producers run: each returns once nothing is pending
+    // at that moment, whatever the workers hold ahead.
+    while (producers_done.load(std::memory_order_acquire) < producers) {
+      co_await target.join();
+    }
+    co_await producing.join();
+    co_await target.join();
+    CHECK(target.pending() == 0);
+  };
+  rt.block_on(run());
+  CHECK(ran.load() == producers * per_producer);
+  const auto m = rt.metrics();
+  CHECK(m.spawned == m.completed);
+}

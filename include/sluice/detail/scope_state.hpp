@@ -122,14 +122,40 @@ class ScopeState {
   /// Registers `joiner`; false if no child is pending (do not suspend).
   bool set_joiner(PromiseBase* joiner) noexcept {
     joiner_ = joiner;
-    // acq_rel: publishes joiner_ to the last child; acquires its results.
-    const auto prev = state_.fetch_or(kJoining, std::memory_order_acq_rel);
-    if (pending_of(prev) != 0) {
-      return true;
+    if (!counts_trees()) {
+      // acq_rel: publishes joiner_ to the last child; acquires its results.
+      const auto prev = state_.fetch_or(kJoining, std::memory_order_acq_rel);
+      if (pending_of(prev) != 0) {
+        return true;  // the last child resumes us
+      }
+    } else {
+      // Workers may keep credits (admit_root): they are given back after
+      // kJoining is set, while a unit of our own keeps pending above 0, so
+      // no child can take the joiner, and resume it, before the last RMW
+      // here. After that RMW nothing of the scope or of the joiner's frame
+      // is touched unless it emptied the word.
+      state_.fetch_add(kOne, std::memory_order_relaxed);
+      // seq_cst: before drain_credits, against a worker stashing credits;
+      // acq_rel as above.
+      state_.fetch_or(kJoining, std::memory_order_seq_cst);
+      drain_credits();
+      // acq_rel: as give_back.
+      const auto prev = state_.fetch_sub(kOne, std::memory_order_acq_rel);
+      if (!emptied(prev, kOne)) {
+        return true;
+      }
     }
     // Nothing pending: withdraw, unless a child spawned and finished in
     // between and already took the bit (then it resumes us).
     return take_joiner() == nullptr;
+  }
+
+  /// Gives back the credits workers keep (see admit_root); for a scope about
+  /// to be destroyed, whose word must reach 0.
+  void give_back_credits() noexcept {
+    if (counts_trees()) {
+      drain_credits();
+    }
   }
 
   /// The word's pending count: children, or trees in a scope that counts
@@ -277,7 +303,28 @@ class ScopeState {
     // Written by its worker only (the last slot: any thread, RMW); read by
     // tasks_pending().
     std::atomic<std::int64_t> n{0};
+    // Units of the word this worker took ahead (admit_root). Raised by its
+    // worker only; taken by it (CAS) and by drain_credits (exchange).
+    std::atomic<std::uint32_t> credits{0};
   };
+
+  /// Credits (scopes that count trees): a worker that spawns roots into a
+  /// busy scope (kBusy pending) takes kCredits more units of the word at
+  /// once and admits its next roots from its slot, so a producer meets the
+  /// finishing children on the word once per kCredits spawns, not on every
+  /// one. Stashed units count as pending in the word (tasks_pending() leaves
+  /// them out), so a joiner first gives them back: set_joiner sets
+  /// kJoining, then empties every slot; a worker that stashes credits reads
+  /// kJoining after storing them and gives them back itself if it is set
+  /// (seq_cst on both sides: one of the two sees the other's write). The
+  /// destructor gives them back too.
+  static constexpr std::uint32_t kCredits = 63;
+  static constexpr std::uint64_t kBusy = 8;
+  void admit_root() noexcept;
+  /// Empties every worker's credits into the word. With no unit of the
+  /// caller's own in the word, it may bring pending to 0: only where no one
+  /// joins (the scope is being destroyed).
+  void drain_credits() noexcept;
   TreeTaskSlot* make_tree_task_slots() noexcept;
 
   // Clears kJoining if pending is 0; returns the joiner if this call did.
