@@ -467,6 +467,18 @@ Task<Big> big(std::uint64_t i) {
   co_return b;
 }
 
+// A frame too large for a room: its join state is allocated on its own.
+Task<std::uint64_t> heavy(std::uint64_t i) {
+  std::array<std::uint64_t, 128> buf{};  // lives across the yield: in the frame
+  buf.fill(i);
+  co_await sluice::yield();
+  std::uint64_t sum = 0;
+  for (auto v : buf) {
+    sum += v;
+  }
+  co_return sum / buf.size();
+}
+
 Task<std::string> text(std::uint64_t i) {
   co_return std::string(100, static_cast<char>('a' + i % 26));  // owns heap memory
 }
@@ -516,6 +528,9 @@ TEST_CASE("a join state lives in its task's frame block and outlives the frame",
   handles_outlive_frames<std::string>(rt, {.max_pending = 64}, text, check_text);
   handles_outlive_frames<Big>(rt, {}, big, check_big);
   handles_outlive_frames<Big>(rt, {.max_pending = 64}, big, check_big);
+  const auto check_heavy = [](std::uint64_t i, std::uint64_t v) { REQUIRE(v == i); };
+  handles_outlive_frames<std::uint64_t>(rt, {}, heavy, check_heavy);
+  handles_outlive_frames<std::uint64_t>(rt, {.max_pending = 64}, heavy, check_heavy);
   const auto m = rt.metrics();
   CHECK(m.spawned == m.completed);
 }

@@ -154,8 +154,8 @@ class TreeJoinState;
 
 /// Room for a spawned task's join state in front of its coroutine frame, so
 /// that spawning allocates one block, and a task's state and frame are
-/// loaded together when it starts on a cold cache. Promise<T> allocates
-/// every frame as
+/// loaded together when it starts on a cold cache. Promise<T> allocates a
+/// frame of up to kMaxBlock bytes with its room as
 ///
 ///     [ join state storage | Tail ][ coroutine frame ]
 ///     ^ block                      ^ frame: what operator new returns
@@ -164,8 +164,10 @@ class TreeJoinState;
 /// the frame's operator delete then leaves the block to the join state,
 /// whose last release frees it (the frame is destroyed by then: see
 /// dispose). Frames never spawned (awaited tasks, block_on roots) free the
-/// block themselves. A T whose join state is large or over-aligned gets no
-/// room; its join state is then allocated on its own.
+/// block themselves. A larger frame gets a Tail only (kLead bytes), and its
+/// join state is allocated on its own: a handle held after its task ended
+/// keeps the block, and that should not be a frame of many kilobytes. A T
+/// whose join state is large or over-aligned gets no room and no Tail.
 ///
 /// This relies on coroutine_handle::address() being the pointer operator
 /// new returned, as it is with g++ and clang. The sanitizer builds check it:
@@ -177,15 +179,27 @@ template <class T>
 struct JoinRoom {
   struct Tail {
     std::uint32_t frame_bytes;  // what operator new was asked for
-    bool join_state = false;    // a join state lives in the room
+    bool room;                  // the frame has room for a join state
+    bool join_state;            // a join state lives in the room
   };
   static constexpr std::size_t kMaxRoom = 256;
+  static constexpr std::size_t kMaxBlock = 512;
   static constexpr std::size_t kAlign = 16;  // the frame's alignment
 
   static constexpr bool kFits =
       alignof(TreeJoinState<T>) <= kAlign && sizeof(TreeJoinState<T>) + sizeof(Tail) <= kMaxRoom;
   static constexpr std::size_t kBytes =
       kFits ? (sizeof(TreeJoinState<T>) + sizeof(Tail) + kAlign - 1) / kAlign * kAlign : 0;
+  static constexpr std::size_t kLead = (sizeof(Tail) + kAlign - 1) / kAlign * kAlign;
+
+  /// Whether a frame of `frame_bytes` gets room (the same answer for
+  /// operator new and operator delete, which are given the same size).
+  static constexpr bool roomy(std::size_t frame_bytes) noexcept {
+    return kBytes + frame_bytes <= kMaxBlock;
+  }
+  static constexpr std::size_t lead(std::size_t frame_bytes) noexcept {
+    return roomy(frame_bytes) ? kBytes : kLead;
+  }
 
   static std::byte* block_of(void* frame) noexcept {
     return static_cast<std::byte*>(frame) - kBytes;
@@ -196,9 +210,10 @@ struct JoinRoom {
 
   static void* allocate(std::size_t frame_bytes) {
     if constexpr (kFits) {
-      auto* frame = static_cast<std::byte*>(frame_allocate(kBytes + frame_bytes)) + kBytes;
+      const std::size_t before = lead(frame_bytes);
+      auto* frame = static_cast<std::byte*>(frame_allocate(before + frame_bytes)) + before;
       ::new (static_cast<void*>(frame - sizeof(Tail)))
-          Tail{static_cast<std::uint32_t>(frame_bytes), false};
+          Tail{static_cast<std::uint32_t>(frame_bytes), roomy(frame_bytes), false};
       return frame;
     } else {
       return frame_allocate(frame_bytes);
@@ -207,7 +222,8 @@ struct JoinRoom {
   static void deallocate(void* frame, std::size_t frame_bytes) noexcept {
     if constexpr (kFits) {
       if (!tail_of(frame).join_state) {  // else the join state frees the block
-        frame_deallocate(block_of(frame), kBytes + frame_bytes);
+        const std::size_t before = lead(frame_bytes);
+        frame_deallocate(static_cast<std::byte*>(frame) - before, before + frame_bytes);
       }
     } else {
       frame_deallocate(frame, frame_bytes);
@@ -223,17 +239,18 @@ class JoinState : public JoinStateBase {
   ~JoinState() override { reset_result(); }
 
   /// Makes `J` (JoinState<T> or TreeJoinState<T>) in the room in front of
-  /// `frame` if T has one, else on its own.
+  /// `frame` if it has one, else on its own.
   template <class J>
   static J* make(void* frame, Pool* runs_on, ScopeState* scope, std::uint32_t refs) {
     if constexpr (JoinRoom<T>::kFits) {
-      auto* js = ::new (static_cast<void*>(JoinRoom<T>::block_of(frame))) J(runs_on, scope, refs);
-      js->in_frame_ = true;
-      JoinRoom<T>::tail_of(frame).join_state = true;
-      return js;
-    } else {
-      return new J(runs_on, scope, refs);
+      if (JoinRoom<T>::tail_of(frame).room) {
+        auto* js = ::new (static_cast<void*>(JoinRoom<T>::block_of(frame))) J(runs_on, scope, refs);
+        js->in_frame_ = true;
+        JoinRoom<T>::tail_of(frame).join_state = true;
+        return js;
+      }
     }
+    return new J(runs_on, scope, refs);
   }
 
   /// Undoes make() for a task that will not be spawned after all: the frame
