@@ -60,3 +60,23 @@ TEST_CASE("a sluice error code maps to its exception type", "[result]") {
     CHECK(e.code() == errc::timed_out);
   }
 }
+
+TEST_CASE("a failure always carries an exception, so value() has one to throw", "[result]") {
+  // Result<void> tells success from failure by the exception alone.
+  auto v = Result<void>::failure(std::exception_ptr{});
+  CHECK_FALSE(v.has_value());
+  CHECK(v.error() == errc::failed);
+  CHECK(v.exception() != nullptr);
+  CHECK_THROWS_AS(v.value(), sluice::task_error);
+
+  auto i = Result<int>::failure(std::exception_ptr{});
+  CHECK_FALSE(i.has_value());
+  CHECK(i.exception() != nullptr);
+
+  auto failed = Result<void>::failure(std::make_exception_ptr(std::runtime_error("boom")));
+  CHECK_FALSE(failed.has_value());
+  CHECK_THROWS_WITH(failed.value(), "boom");
+  Result<void> copy = failed;
+  CHECK_FALSE(copy.has_value());
+  CHECK(copy.error() == errc::failed);
+}
