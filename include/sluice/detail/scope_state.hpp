@@ -46,7 +46,9 @@ struct SpawnWaiter : AdmissionWaiter {
 /// pending <= held <= max_pending. A child
 /// takes (kOne + kHeldOne) in one CAS and gives both back in one, so pending
 /// never exceeds the bound, not even briefly. An unbounded scope counts
-/// pending only (fetch_add / fetch_sub).
+/// pending only (fetch_add / fetch_sub), and there pending also includes
+/// counts that workers took ahead for their next spawns (credits: see
+/// admit_root), which a joiner and the destructor give back first.
 ///
 /// Waiting producers queue FIFO under mutex_; kWaiters is set while the
 /// queue is not empty (under mutex_). Taking fails while kWaiters is set (no
@@ -57,8 +59,10 @@ struct SpawnWaiter : AdmissionWaiter {
 /// give-back either comes before the flag (the retry sees the free slot) or
 /// sees it (and hands over).
 ///
-/// Joining: a joiner stores itself in joiner_, then sets kJoining; if pending
-/// was already 0 it takes the bit back and does not suspend. The child that
+/// Joining: a joiner stores itself in joiner_, then sets kJoining (in an
+/// unbounded scope holding a count of its own while it gives back the
+/// credits); if pending was then 0 it takes the bit back and does not
+/// suspend. The child that
 /// brings pending to 0 while kJoining is set takes the bit (a CAS that only
 /// succeeds while pending is 0) and resumes the joiner. Exactly one of them
 /// clears the bit, so the joiner is resumed once; a spawn racing with that
