@@ -24,56 +24,51 @@ namespace {
 
 sluice::Config workers(std::size_t n) { return sluice::Config{.threads = n}; }
 
-// An input range that counts how far it has been pulled.
-struct CountingInput {
+// An input range of 0, 1, ..., size - 1 that calls `on_advance(i)` each
+// time it moves past element i.
+template <class OnAdvance>
+struct HookedInput {
   int size;
-  std::atomic<int>* pulled;
+  OnAdvance on_advance;
 
   struct iterator {
     using iterator_category = std::input_iterator_tag;
     using value_type = int;
     using difference_type = std::ptrdiff_t;
     int i = 0;
-    std::atomic<int>* pulled = nullptr;
+    const HookedInput* input = nullptr;
     int operator*() const { return i; }
     iterator& operator++() {
-      ++i;
-      pulled->fetch_add(1);
-      return *this;
-    }
-    void operator++(int) { ++*this; }
-    bool operator==(const iterator& o) const { return i == o.i; }
-  };
-  iterator begin() const { return {0, pulled}; }
-  iterator end() const { return {size, pulled}; }
-};
-
-// An input whose second element comes only once the first has run, like a
-// pipe whose writer waits for the first answer. Gives up after 10 s.
-struct GatedInput {
-  std::atomic<bool>* first_ran;
-
-  struct iterator {
-    using iterator_category = std::input_iterator_tag;
-    using value_type = int;
-    using difference_type = std::ptrdiff_t;
-    int i = 0;
-    std::atomic<bool>* first_ran = nullptr;
-    int operator*() const { return i; }
-    iterator& operator++() {
-      const auto give_up = std::chrono::steady_clock::now() + 10s;
-      while (i == 0 && !first_ran->load() && std::chrono::steady_clock::now() < give_up) {
-        std::this_thread::sleep_for(1ms);
-      }
+      input->on_advance(i);
       ++i;
       return *this;
     }
     void operator++(int) { ++*this; }
     bool operator==(const iterator& o) const { return i == o.i; }
   };
-  iterator begin() const { return {0, first_ran}; }
-  iterator end() const { return {2, first_ran}; }
+  iterator begin() const { return {0, this}; }
+  iterator end() const { return {size, this}; }
 };
+
+template <class OnAdvance>
+HookedInput(int, OnAdvance) -> HookedInput<OnAdvance>;  // clang 16: no aggregate CTAD
+
+// An input that counts how far it has been pulled.
+auto counting_input(int size, std::atomic<int>& pulled) {
+  return HookedInput{size, [&pulled](int) { pulled.fetch_add(1); }};
+}
+
+// An input of two whose second element comes only once the first has run,
+// like a pipe whose writer waits for the first answer. Gives up after 10 s.
+auto gated_input(std::atomic<bool>& first_ran) {
+  return HookedInput{
+      2, [&first_ran](int i) {
+        const auto give_up = std::chrono::steady_clock::now() + 10s;
+        while (i == 0 && !first_ran.load() && std::chrono::steady_clock::now() < give_up) {
+          std::this_thread::sleep_for(1ms);
+        }
+      }};
+}
 
 }  // namespace
 
@@ -109,7 +104,7 @@ TEST_CASE("stream_process reaches max_concurrency and never exceeds it, pulling 
   constexpr int bound = 32;
   auto body = [&]() -> Task<std::size_t> {
     auto results =
-        co_await scope.stream_process(CountingInput{2000, &pulled}, bound, [&](int) -> Task<void> {
+        co_await scope.stream_process(counting_input(2000, pulled), bound, [&](int) -> Task<void> {
           flight.enter();
           // Pulled (the iterator's position) minus finished: what is ahead.
           const int ahead = pulled.load() - finished.load();
@@ -369,7 +364,7 @@ TEST_CASE("an item runs while stream_process waits for the input's next one", "[
   std::atomic<bool> first_ran{false};
   const auto started = std::chrono::steady_clock::now();
   auto results =
-      rt.block_on(scope.stream_process(GatedInput{&first_ran}, 4, [&](int i) -> Task<int> {
+      rt.block_on(scope.stream_process(gated_input(first_ran), 4, [&](int i) -> Task<int> {
         if (i == 0) {
           first_ran.store(true);
         }

@@ -179,7 +179,6 @@ template <class T>
 struct JoinRoom {
   struct Tail {
     std::uint32_t frame_bytes;  // what operator new was asked for
-    bool room;                  // the frame has room for a join state
     bool join_state;            // a join state lives in the room
   };
   static constexpr std::size_t kMaxRoom = 256;
@@ -213,7 +212,7 @@ struct JoinRoom {
       const std::size_t before = lead(frame_bytes);
       auto* frame = static_cast<std::byte*>(frame_allocate(before + frame_bytes)) + before;
       ::new (static_cast<void*>(frame - sizeof(Tail)))
-          Tail{static_cast<std::uint32_t>(frame_bytes), roomy(frame_bytes), false};
+          Tail{static_cast<std::uint32_t>(frame_bytes), false};
       return frame;
     } else {
       return frame_allocate(frame_bytes);
@@ -243,10 +242,11 @@ class JoinState : public JoinStateBase {
   template <class J>
   static J* make(void* frame, Pool* runs_on, ScopeState* scope, std::uint32_t refs) {
     if constexpr (JoinRoom<T>::kFits) {
-      if (JoinRoom<T>::tail_of(frame).room) {
+      auto& tail = JoinRoom<T>::tail_of(frame);
+      if (JoinRoom<T>::roomy(tail.frame_bytes)) {
         auto* js = ::new (static_cast<void*>(JoinRoom<T>::block_of(frame))) J(runs_on, scope, refs);
         js->in_frame_ = true;
-        JoinRoom<T>::tail_of(frame).join_state = true;
+        tail.join_state = true;
         return js;
       }
     }
