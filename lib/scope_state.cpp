@@ -39,18 +39,21 @@ ScopeState::~ScopeState() {
   // Unlink first, so a parent stopping now does not reach a dying scope.
   stop_link_.reset();
   close_link_.reset();
-  delete[] tree_tasks_.load(std::memory_order_acquire);
+  delete[] slots_.load(std::memory_order_acquire);
 }
 
-ScopeState::TreeTaskSlot* ScopeState::make_tree_task_slots() noexcept {
-  auto* made = new (std::nothrow) TreeTaskSlot[workers_ + 1];
+ScopeState::WorkerSlot* ScopeState::make_slots() noexcept {
+  auto* made = new (std::nothrow) WorkerSlot[workers_ + 1];
   if (made == nullptr) {
     return nullptr;
   }
-  TreeTaskSlot* expected = nullptr;
-  // acq_rel: publishes the slots; acquires another thread's on failure.
-  if (tree_tasks_.compare_exchange_strong(expected, made, std::memory_order_acq_rel,
-                                          std::memory_order_acquire)) {
+  WorkerSlot* expected = nullptr;
+  // seq_cst: publishes the slots (acquires another thread's on failure), and
+  // is ordered before the stashing worker's seq_cst store and load, so a
+  // drainer that misses the stash (its seq_cst load of slots_) is one whose
+  // bit that load of the word sees (see WorkerSlot).
+  if (slots_.compare_exchange_strong(expected, made, std::memory_order_seq_cst,
+                                     std::memory_order_acquire)) {
     return made;
   }
   delete[] made;
@@ -60,7 +63,7 @@ ScopeState::TreeTaskSlot* ScopeState::make_tree_task_slots() noexcept {
 std::uint64_t ScopeState::tasks_pending() const noexcept {
   auto total = static_cast<std::int64_t>(pending());
   // acquire: pairs with the publishing CAS.
-  if (const TreeTaskSlot* slots = tree_tasks_.load(std::memory_order_acquire)) {
+  if (const WorkerSlot* slots = slots_.load(std::memory_order_acquire)) {
     for (std::size_t i = 0; i <= workers_; ++i) {
       total += slots[i].n.load(std::memory_order_relaxed);
       total -= slots[i].credits.load(std::memory_order_relaxed);  // not tasks
@@ -84,6 +87,9 @@ errc ScopeState::try_admit() noexcept {
     admit_root();
     return errc{};
   }
+  if (stashes_bounded()) {
+    return admit_bounded();
+  }
   if (!try_take(own_unit_)) {
     return errc::rejected;
   }
@@ -96,20 +102,24 @@ errc ScopeState::try_admit() noexcept {
   return errc{};
 }
 
+bool ScopeState::use_credit(WorkerSlot& slot) noexcept {
+  auto n = slot.credits.load(std::memory_order_relaxed);
+  while (n > 0) {
+    // relaxed: a stashed unit is counted in the word already.
+    if (slot.credits.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void ScopeState::admit_root() noexcept {
   const WorkerId& me = tls_worker_id;
   const bool on_worker = me.pool == core_->pool;
   // acquire: pairs with the publishing CAS.
-  TreeTaskSlot* slots = on_worker ? tree_tasks_.load(std::memory_order_acquire) : nullptr;
-  if (slots != nullptr) {
-    auto& credits = slots[me.index].credits;
-    auto n = credits.load(std::memory_order_relaxed);
-    while (n > 0) {
-      // relaxed: a stashed unit is counted in the word already.
-      if (credits.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
-        return;
-      }
-    }
+  WorkerSlot* slots = on_worker ? slots_.load(std::memory_order_acquire) : nullptr;
+  if (slots != nullptr && use_credit(slots[me.index])) {
+    return;
   }
   // relaxed: counting only; the child's start is published by the
   // scheduler's queue.
@@ -117,7 +127,7 @@ void ScopeState::admit_root() noexcept {
   if (!on_worker || pending_of(prev) < kBusy || (prev & kJoining) != 0) {
     return;
   }
-  if (slots == nullptr && (slots = make_tree_task_slots()) == nullptr) {
+  if (slots == nullptr && (slots = make_slots()) == nullptr) {
     return;
   }
   // The line is in this worker's cache after the fetch_add above.
@@ -134,20 +144,99 @@ void ScopeState::admit_root() noexcept {
   }
 }
 
-void ScopeState::drain_credits() noexcept {
+errc ScopeState::admit_bounded() noexcept {
+  const WorkerId& me = tls_worker_id;
+  const bool on_worker = me.pool == core_->pool;
   // acquire: pairs with the publishing CAS.
-  TreeTaskSlot* slots = tree_tasks_.load(std::memory_order_acquire);
-  if (slots == nullptr) {
-    return;
+  WorkerSlot* slots = on_worker ? slots_.load(std::memory_order_acquire) : nullptr;
+  if (slots != nullptr && use_credit(slots[me.index])) {
+    return errc{};
   }
-  for (std::size_t i = 0; i < workers_; ++i) {
-    // seq_cst: see admit_root.
-    const std::uint64_t n = slots[i].credits.exchange(0, std::memory_order_seq_cst);
-    if (n != 0) {
-      // acq_rel: as give_back.
-      state_.fetch_sub(own_unit_ * n, std::memory_order_acq_rel);
+  auto s = state_.load(std::memory_order_relaxed);
+  while ((s & kWaiters) == 0 && held_of(s) < limit_) {
+    // Credits only while the word stays at most half full after them, so
+    // the units workers keep never exceed half the bound (each take leaves
+    // all stashes within the held count it checked), and none while a
+    // producer waits or someone joins.
+    const bool ahead = on_worker && (s & (kJoining | kDraining)) == 0 && held_of(s) >= kBusy &&
+                       held_of(s) + 1 + kCredits <= limit_ / 2;
+    const std::uint64_t take = ahead ? 1 + kCredits : 1;
+    // relaxed: as try_take.
+    if (state_.compare_exchange_weak(s, s + take * own_unit_, std::memory_order_relaxed)) {
+      if (ahead) {
+        stash_bounded(slots);
+      }
+      return errc{};
     }
   }
+  return errc::rejected;
+}
+
+void ScopeState::stash_bounded(WorkerSlot* slots) noexcept {
+  if (slots == nullptr && (slots = make_slots()) == nullptr) {
+    (void)return_units(kCredits);  // out of memory: no credits
+    return;
+  }
+  auto& credits = slots[tls_worker_id.index].credits;
+  // seq_cst, store then load: against a queueing producer's or a joiner's
+  // RMW of the word then exchange. The slot was empty (admit_bounded found
+  // it so, and only its worker raises it), so a store will do.
+  credits.store(kCredits, std::memory_order_seq_cst);
+  if ((state_.load(std::memory_order_seq_cst) & (kWaiters | kJoining | kDraining)) != 0) {
+    if (const auto back = credits.exchange(0, std::memory_order_seq_cst)) {
+      // The unit admitted here is still counted: never the joiner.
+      (void)return_units(back);
+    }
+  }
+}
+
+std::uint64_t ScopeState::take_credits() noexcept {
+  // seq_cst: see make_slots.
+  WorkerSlot* slots = slots_.load(std::memory_order_seq_cst);
+  if (slots == nullptr) {
+    return 0;
+  }
+  std::uint64_t units = 0;
+  for (std::size_t i = 0; i < workers_; ++i) {
+    // seq_cst: against the stashing worker's store then load of the word.
+    units += slots[i].credits.exchange(0, std::memory_order_seq_cst);
+  }
+  return units;
+}
+
+void ScopeState::drain_credits() noexcept {
+  if (const std::uint64_t units = take_credits()) {
+    // acq_rel: as give_back.
+    state_.fetch_sub(own_unit_ * units, std::memory_order_acq_rel);
+  }
+}
+
+PromiseBase* ScopeState::return_units(std::uint64_t units) noexcept {
+  PromiseBase* joiner = nullptr;
+  auto prev = state_.load(std::memory_order_relaxed);
+  while (units > 0) {
+    if ((prev & kWaiters) != 0) {
+      // Waiters first, one unit each (FIFO). The units still held keep the
+      // scope alive; nothing is touched after the last one.
+      if (PromiseBase* j = hand_over(own_unit_)) {
+        joiner = j;
+      }
+      if (--units == 0) {
+        break;
+      }
+      prev = state_.load(std::memory_order_relaxed);
+      continue;
+    }
+    // acq_rel: as give_back.
+    if (state_.compare_exchange_weak(prev, prev - units * own_unit_, std::memory_order_acq_rel,
+                                     std::memory_order_relaxed)) {
+      if (pending_of(prev) == units && (prev & kJoining) != 0) {
+        joiner = take_joiner();
+      }
+      break;
+    }
+  }
+  return joiner;
 }
 
 bool ScopeState::admit_or_wait(SpawnWaiter& w) noexcept {
@@ -210,7 +299,7 @@ bool ScopeState::take_or_wait(SpawnWaiter& w, std::uint64_t unit) noexcept {
     try_take(unit);  // never full
     return false;
   }
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   // The producer's own scope, when it is not this one, closing: checked
   // under this level's mutex, so its close() either sees the waiter queued
   // here (and withdraws it) or it sees the close and does not queue.
@@ -226,26 +315,79 @@ bool ScopeState::take_or_wait(SpawnWaiter& w, std::uint64_t unit) noexcept {
     tail_->next = &w;
   } else {
     head_ = &w;
-    // relaxed: ordered with every give-back by the word's modification order.
-    state_.fetch_or(kWaiters, std::memory_order_relaxed);
+    // seq_cst: before take_credits below, against a worker stashing credits
+    // (see WorkerSlot); with every give-back, the word's modification order
+    // alone would do.
+    state_.fetch_or(kWaiters, std::memory_order_seq_cst);
   }
   tail_ = &w;
   waiting_.fetch_add(1, std::memory_order_relaxed);
-  if (head_ != &w) {
-    return true;
-  }
-  // Alone in the queue: a give-back that came before kWaiters freed a slot
-  // that no one will hand over. Take it now if so (kWaiters stays set
-  // meanwhile, so no newcomer overtakes).
-  auto s = state_.load(std::memory_order_relaxed);
-  while (held_of(s) < limit_) {
-    if (state_.compare_exchange_weak(s, (s + unit) & ~kWaiters, std::memory_order_relaxed)) {
-      head_ = tail_ = nullptr;
-      waiting_.fetch_sub(1, std::memory_order_relaxed);
-      return false;
+  if (head_ == &w) {
+    // Alone in the queue: a give-back that came before kWaiters freed a slot
+    // that no one will hand over. Take it now if so (kWaiters stays set
+    // meanwhile, so no newcomer overtakes).
+    auto s = state_.load(std::memory_order_relaxed);
+    while (held_of(s) < limit_) {
+      if (state_.compare_exchange_weak(s, (s + unit) & ~kWaiters, std::memory_order_relaxed)) {
+        head_ = tail_ = nullptr;
+        waiting_.fetch_sub(1, std::memory_order_relaxed);
+        return false;
+      }
     }
   }
-  return true;
+  if (!stashes_bounded()) {
+    return true;
+  }
+  // Units workers stashed ahead are slots no spawn uses while producers
+  // wait: the queue gets them, oldest first, and the word the rest.
+  std::uint64_t units = take_credits();
+  if (units == 0) {
+    return true;
+  }
+  bool mine = false;
+  PromiseBase* joiner = nullptr;
+  AdmissionWaiter* ready = nullptr;  // granted, woken once the mutex is released
+  AdmissionWaiter** ready_end = &ready;
+  for (; units > 0 && head_ != nullptr; --units) {
+    auto* granted = static_cast<SpawnWaiter*>(head_);
+    head_ = granted->next;
+    std::uint64_t clear = 0;
+    if (head_ == nullptr) {
+      tail_ = nullptr;
+      clear = kWaiters;
+    }
+    waiting_.fetch_sub(1, std::memory_order_relaxed);
+    // The unit changes hands, as in hand_over.
+    const std::uint64_t theirs = unit_of(*granted);
+    const auto prev = state_.fetch_add(theirs - own_unit_ - clear, std::memory_order_acq_rel);
+    if (theirs < kOne && emptied(prev, own_unit_)) {
+      joiner = take_joiner();
+    }
+    if (granted == &w) {
+      mine = true;
+    } else {
+      granted->next = nullptr;
+      *ready_end = granted;
+      ready_end = &granted->next;
+    }
+  }
+  if (units > 0) {
+    // acq_rel: as give_back. The word keeps our slot, or kWaiters.
+    const auto prev = state_.fetch_sub(units * own_unit_, std::memory_order_acq_rel);
+    if (pending_of(prev) == units && (prev & kJoining) != 0) {
+      joiner = take_joiner();
+    }
+  }
+  lock.unlock();
+  while (ready != nullptr) {              // their slots keep the scope alive
+    AdmissionWaiter* next = ready->next;  // before on_ready: it may free the waiter
+    ready->on_ready(ready);
+    ready = next;
+  }
+  if (joiner != nullptr) {
+    joiner->schedule();
+  }
+  return !mine;
 }
 
 PromiseBase* ScopeState::hand_over(std::uint64_t unit) noexcept {

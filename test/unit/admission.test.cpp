@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "deadline.hpp"
@@ -313,8 +314,11 @@ TEST_CASE("a finishing child hands its slot to a nested scope's waiting producer
 TEST_CASE("nested and own producers share a parent's bound under load", "[admission][stress]") {
   sluice::Runtime rt(workers(2));
   constexpr int kPerProducer = 20'000;
-  constexpr std::size_t kOuterBound = 8;
-  constexpr std::size_t kInnerBound = 3;
+  // Tight bounds; and an outer bound wide enough for its workers to take
+  // slots ahead (credits), which nested scopes' producers then wait behind.
+  const auto [kOuterBound, kInnerBound] = GENERATE(std::pair<std::size_t, std::size_t>{8, 3},
+                                                   std::pair<std::size_t, std::size_t>{400, 150});
+  INFO("outer bound " << kOuterBound << ", inner " << kInnerBound);
   Scope outer(rt, ScopeOptions{.max_pending = kOuterBound});
   Scope free_inner(outer);
   Scope tight_inner(outer, ScopeOptions{.max_pending = kInnerBound});
@@ -426,4 +430,82 @@ TEST_CASE("stopping a nested scope wakes its producers waiting at an outer level
     const auto m = rt.metrics();
     CHECK(m.spawned == m.completed + m.failed + m.cancelled + m.timed_out + m.rejected);
   }
+}
+
+namespace {
+
+// Holds a slot until `open`, suspended (polling on a timer), not spinning.
+Task<void> held_until(const std::atomic<bool>& open, std::atomic<int>& ended) {
+  while (!open.load(std::memory_order_acquire)) {
+    co_await sluice::sleep_for(1ms);
+  }
+  ended.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+// A worker spawning into a bounded scope that is far from its bound takes
+// slots ahead (credits). Where its producer stops spawning, they sit in that
+// worker's slot: a producer that then finds the bound reached gets them
+// instead of waiting, so the bound is still reached exactly.
+TEST_CASE("slots a worker took ahead go to the producer that waits", "[admission]") {
+  // The waiting producer spawns into the bounded scope itself, or into a
+  // nested scope whose children take slots of its bound.
+  const bool nested = GENERATE(false, true);
+  INFO((nested ? "nested scope's producer" : "the scope's own producer"));
+  sluice::Runtime rt(workers(2));
+  constexpr int bound = 400;
+  constexpr int first = 150;  // leaves credits on the first producer's worker
+  Scope scope(rt, ScopeOptions{.max_pending = bound});
+  Scope inner(scope);
+  Scope& second_into = nested ? inner : scope;
+  Scope producers(rt);
+  std::atomic<bool> open{false};
+  std::atomic<int> ended{0};
+  std::atomic<bool> first_done{false};
+  std::atomic<bool> release_first{false};
+  std::atomic<int> second_spawned{0};
+  // Named: a coroutine lambda's captures live in the closure, not the frame.
+  auto first_producer = [&]() -> Task<void> {
+    for (int i = 0; i < first; ++i) {
+      (void)co_await scope.spawn(held_until(open, ended));
+    }
+    first_done.store(true, std::memory_order_release);
+    // Keeps this worker busy, so the second producer runs on the other one
+    // and finds none of these credits in its own slot.
+    while (!release_first.load(std::memory_order_acquire)) {
+      std::this_thread::sleep_for(100us);
+    }
+  };
+  auto second_producer = [&]() -> Task<void> {
+    for (;;) {
+      auto h = co_await second_into.spawn(held_until(open, ended));
+      (void)h;
+      if (second_spawned.fetch_add(1, std::memory_order_relaxed) + 1 + first > bound) {
+        break;
+      }
+    }
+  };
+  producers.spawn_detached(first_producer());
+  REQUIRE(sluice::test::eventually([&] { return first_done.load(); }));
+  CHECK(scope.pending() == first);  // credits are not tasks
+  producers.spawn_detached(second_producer());
+  // Every slot of the bound in use, and the second producer waiting for the
+  // next one: with the credits left idle it would wait at bound - credits.
+  const bool full = sluice::test::eventually(
+      [&] { return second_spawned.load() == bound - first && scope.waiting() == 1; });
+  INFO("spawned " << second_spawned.load() << ", waiting " << scope.waiting());
+  CHECK(full);
+  if (!nested) {
+    CHECK(scope.pending() == static_cast<std::size_t>(bound));
+  }
+  release_first.store(true, std::memory_order_release);
+  open.store(true, std::memory_order_release);
+  rt.block_on(producers.join());
+  rt.block_on(inner.join());
+  rt.block_on(scope.join());
+  CHECK(ended.load() == bound + 1);
+  CHECK(scope.pending() == 0);
+  const auto m = rt.metrics();
+  CHECK(m.spawned == m.completed);
 }

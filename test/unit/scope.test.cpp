@@ -2,6 +2,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -550,6 +551,12 @@ Task<void> wait_for_gate(const std::atomic<bool>& gate, std::atomic<int>& ran) {
 // the scope's word ahead (credits): none of that may show in pending(),
 // hold up a join, or keep a scope from being destroyed.
 TEST_CASE("slots a producer takes ahead are not tasks", "[scope]") {
+  // Unbounded, and bounded far above what is spawned (credits are taken
+  // while a bounded scope's word stays at most half full).
+  const std::optional<std::size_t> bound =
+      GENERATE(std::optional<std::size_t>{}, std::optional<std::size_t>{4000});
+  INFO("max_pending " << bound.value_or(0));
+  const sluice::ScopeOptions options{.max_pending = bound};
   sluice::Runtime rt(workers(2));
   constexpr int n = 500;
   std::atomic<bool> gate{false};
@@ -557,7 +564,7 @@ TEST_CASE("slots a producer takes ahead are not tasks", "[scope]") {
   std::uint64_t pending_while_blocked = 0;
   std::uint64_t pending_after_join = 1;
   auto body = [&]() -> Task<void> {
-    Scope scope(rt);
+    Scope scope(rt, options);
     for (int i = 0; i < n; ++i) {
       (void)co_await scope.spawn(wait_for_gate(gate, ran));
     }
@@ -575,7 +582,7 @@ TEST_CASE("slots a producer takes ahead are not tasks", "[scope]") {
   // with children pending there is a fatal error).
   std::atomic<int> done{0};
   auto unjoined = [&]() -> Task<void> {
-    Scope scope(rt);
+    Scope scope(rt, options);
     for (int i = 0; i < n; ++i) {
       (void)co_await scope.spawn(bump(done));
     }
@@ -588,12 +595,18 @@ TEST_CASE("slots a producer takes ahead are not tasks", "[scope]") {
 }
 
 TEST_CASE("joins racing producers that take slots ahead never hang", "[scope][stress]") {
+  // Unbounded; bounded and never full; bounded and full, so that producers
+  // also wait (and take what workers hold ahead) while others join.
+  const std::optional<std::size_t> bound =
+      GENERATE(std::optional<std::size_t>{}, std::optional<std::size_t>{200000},
+               std::optional<std::size_t>{1000});
+  INFO("max_pending " << bound.value_or(0));
   sluice::Runtime rt(workers(2));
   constexpr int producers = 4;
   constexpr int per_producer = 20000;
   std::atomic<int> ran{0};
   auto run = [&]() -> Task<void> {
-    Scope target(rt);
+    Scope target(rt, sluice::ScopeOptions{.max_pending = bound});
     Scope producing(rt);
     std::atomic<int> producers_done{0};
     auto produce = [&]() -> Task<void> {

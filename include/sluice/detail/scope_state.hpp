@@ -37,7 +37,7 @@ struct SpawnWaiter : AdmissionWaiter {
 ///
 /// The scope's own level lives in the same atomic word as its pending count:
 ///
-///   state_ = pending * kOne | held * kHeldOne | kWaiters | kJoining
+///   state_ = pending * kOne | held * kHeldOne | kDraining | kWaiters | kJoining
 ///
 /// `pending` counts the slots of this scope's own children (admitted, and
 /// not finished; in a scope that counts trees, the trees in flight: see
@@ -46,9 +46,10 @@ struct SpawnWaiter : AdmissionWaiter {
 /// pending <= held <= max_pending. A child
 /// takes (kOne + kHeldOne) in one CAS and gives both back in one, so pending
 /// never exceeds the bound, not even briefly. An unbounded scope counts
-/// pending only (fetch_add / fetch_sub), and there pending also includes
-/// counts that workers took ahead for their next spawns (credits: see
-/// admit_root), which a joiner and the destructor give back first.
+/// pending only (fetch_add / fetch_sub). In both, pending also includes
+/// units that workers took ahead for their next spawns (credits: see
+/// WorkerSlot), which a joiner, a queueing producer and the destructor give
+/// back first.
 ///
 /// Waiting producers queue FIFO under mutex_; kWaiters is set while the
 /// queue is not empty (under mutex_). Taking fails while kWaiters is set (no
@@ -59,10 +60,11 @@ struct SpawnWaiter : AdmissionWaiter {
 /// give-back either comes before the flag (the retry sees the free slot) or
 /// sees it (and hands over).
 ///
-/// Joining: a joiner stores itself in joiner_, then sets kJoining (in an
-/// unbounded scope holding a count of its own while it gives back the
-/// credits); if pending was then 0 it takes the bit back and does not
-/// suspend. The child that
+/// Joining: a joiner stores itself in joiner_, gives back the credits, then
+/// sets kJoining (in an unbounded scope it sets kJoining first, holding a
+/// count of its own while it gives the credits back; in a bounded one it
+/// sets kDraining first, which no child reads); if pending was then 0 it
+/// takes the bits back and does not suspend. The child that
 /// brings pending to 0 while kJoining is set takes the bit (a CAS that only
 /// succeeds while pending is 0) and resumes the joiner. Exactly one of them
 /// clears the bit, so the joiner is resumed once; a spawn racing with that
@@ -127,6 +129,15 @@ class ScopeState {
   bool set_joiner(PromiseBase* joiner) noexcept {
     joiner_ = joiner;
     if (!counts_trees()) {
+      if (stashes_bounded()) {
+        // Credits first, while kJoining is clear: no child can resume the
+        // joiner (and let it destroy the scope) before the drain ends.
+        // seq_cst: before the exchanges, against a worker stashing credits.
+        state_.fetch_or(kDraining, std::memory_order_seq_cst);
+        if (const std::uint64_t units = take_credits()) {
+          (void)return_units(units);  // kJoining clear: never the joiner
+        }
+      }
       // acq_rel: publishes joiner_ to the last child; acquires its results.
       const auto prev = state_.fetch_or(kJoining, std::memory_order_acq_rel);
       if (pending_of(prev) != 0) {
@@ -154,11 +165,17 @@ class ScopeState {
     return take_joiner() == nullptr;
   }
 
-  /// Gives back the credits workers keep (see admit_root); for a scope about
-  /// to be destroyed, whose word must reach 0.
+  /// Gives back the credits workers keep (see WorkerSlot); for a scope
+  /// about to be destroyed, whose word must reach 0.
   void give_back_credits() noexcept {
     if (counts_trees()) {
       drain_credits();
+    } else if (stashes_bounded()) {
+      if (const std::uint64_t units = take_credits()) {
+        if (PromiseBase* joiner = return_units(units)) {
+          joiner->schedule();
+        }
+      }
     }
   }
 
@@ -178,8 +195,8 @@ class ScopeState {
   /// before the word lets it go. Adds on the calling worker's own line.
   /// Only while the scope's word is non-zero (the scope is alive).
   void count_tree_task(int delta) noexcept {
-    TreeTaskSlot* slots = tree_tasks_.load(std::memory_order_acquire);  // pairs with the CAS
-    if (slots == nullptr && (slots = make_tree_task_slots()) == nullptr) {
+    WorkerSlot* slots = slots_.load(std::memory_order_acquire);  // pairs with the CAS
+    if (slots == nullptr && (slots = make_slots()) == nullptr) {
       return;  // out of memory: pending() leaves tree tasks out
     }
     const WorkerId& me = tls_worker_id;
@@ -193,7 +210,7 @@ class ScopeState {
     }
   }
   [[nodiscard]] bool idle() const noexcept {
-    return (state_.load(std::memory_order_acquire) & ~kJoining) == 0;
+    return (state_.load(std::memory_order_acquire) & ~(kJoining | kDraining)) == 0;
   }
 
   /// Cancels every child (and nested scope) and refuses new spawns.
@@ -208,8 +225,9 @@ class ScopeState {
  private:
   static constexpr std::uint64_t kJoining = 1;
   static constexpr std::uint64_t kWaiters = 2;
-  static constexpr std::uint64_t kHeldOne = 4;           // 23 bits
-  static constexpr std::uint64_t kOne = kHeldOne << 23;  // 39 bits
+  static constexpr std::uint64_t kDraining = 4;          // a joiner takes the credits
+  static constexpr std::uint64_t kHeldOne = 8;           // 23 bits
+  static constexpr std::uint64_t kOne = kHeldOne << 23;  // 38 bits
   static constexpr std::uint64_t kHeldMask = kOne - kHeldOne;
 
   static std::uint64_t pending_of(std::uint64_t s) noexcept { return s / kOne; }
@@ -303,39 +321,64 @@ class ScopeState {
   }
 
   // One per worker, and one for other threads (last).
-  struct alignas(64) TreeTaskSlot {
-    // Written by its worker only (the last slot: any thread, RMW); read by
-    // tasks_pending().
+  struct alignas(64) WorkerSlot {
+    // Tree tasks (count_tree_task). Written by its worker only (the last
+    // slot: any thread, RMW); read by tasks_pending().
     std::atomic<std::int64_t> n{0};
-    // Units of the word this worker took ahead (admit_root). Raised by its
-    // worker only; taken by it (CAS) and by drain_credits (exchange).
+    // Units of the word this worker took ahead. Raised by its worker only;
+    // taken by it (CAS) and by drains (exchange).
     std::atomic<std::uint32_t> credits{0};
   };
 
-  /// Credits (scopes that count trees): a worker that spawns roots into a
-  /// busy scope (kBusy pending) takes kCredits more units of the word at
-  /// once and admits its next roots from its slot, so a producer meets the
-  /// finishing children on the word once per kCredits spawns, not on every
-  /// one. Stashed units count as pending in the word (tasks_pending() leaves
-  /// them out), so a joiner first gives them back: set_joiner sets
-  /// kJoining, then empties every slot; a worker that stashes credits reads
-  /// kJoining after storing them and gives them back itself if it is set
-  /// (seq_cst on both sides: one of the two sees the other's write). The
-  /// destructor gives them back too.
+  /// Credits: a worker that spawns into a busy scope (kBusy pending, or
+  /// held) takes kCredits more units of the word at once and admits its
+  /// next spawns from its own slot, so a producer meets the finishing
+  /// children on the word once per kCredits spawns, not on every one.
+  /// Stashed units count in the word (tasks_pending() leaves them out), so
+  /// whoever needs them gives them back first:
+  ///  - scopes that count trees (admit_root): a joiner sets kJoining, then
+  ///    empties every slot (drain_credits);
+  ///  - bounded scopes with no outer level (admit_bounded): credits are
+  ///    taken only while the word would stay at most half full and no one
+  ///    waits or joins, so most of the bound stays on the word; a producer
+  ///    that queues sets kWaiters and takes every slot's credits for the
+  ///    queue (take_or_wait), and a joiner sets kDraining and gives them
+  ///    back before it sets kJoining (set_joiner);
+  ///  - the destructor gives them back.
+  /// A worker that stashes credits reads the word after storing them and
+  /// gives them back itself if one of those bits is set (seq_cst on both
+  /// sides: one of the two sees the other's write). A worker spends its own
+  /// credits without reading the word, so a spawn may take one while a
+  /// producer is queueing: the two are concurrent, and the queueing
+  /// producer's drain gets every unit that spawn did not.
   static constexpr std::uint32_t kCredits = 63;
   static constexpr std::uint64_t kBusy = 8;
+  /// Takes one of the worker's own stashed units, if it has any.
+  static bool use_credit(WorkerSlot& slot) noexcept;
   void admit_root() noexcept;
+  errc admit_bounded() noexcept;
+  void stash_bounded(WorkerSlot* slots) noexcept;
   /// Empties every worker's credits into the word. With no unit of the
   /// caller's own in the word, it may bring pending to 0: only where no one
   /// joins (the scope is being destroyed).
   void drain_credits() noexcept;
-  TreeTaskSlot* make_tree_task_slots() noexcept;
+  /// Empties every worker's slot; returns the units taken (still counted in
+  /// the word: the caller gives them back or hands them on).
+  std::uint64_t take_credits() noexcept;
+  /// Gives back `units` own units of a bounded scope, handing them to
+  /// waiting producers first; returns the joiner to resume, if this emptied
+  /// the word while one joins. The scope is not touched after it returns.
+  PromiseBase* return_units(std::uint64_t units) noexcept;
+  WorkerSlot* make_slots() noexcept;
+  // Bounded scopes with no outer level keep credits (admit_bounded).
+  [[nodiscard]] bool stashes_bounded() const noexcept { return bounded_ && outer_.empty(); }
 
-  // Clears kJoining if pending is 0; returns the joiner if this call did.
+  // Clears kJoining (and kDraining) if pending is 0; returns the joiner if
+  // this call did.
   PromiseBase* take_joiner() noexcept {
     auto s = state_.load(std::memory_order_acquire);
     while (pending_of(s) == 0 && (s & kJoining) != 0) {
-      if (state_.compare_exchange_weak(s, s & ~kJoining, std::memory_order_acq_rel,
+      if (state_.compare_exchange_weak(s, s & ~(kJoining | kDraining), std::memory_order_acq_rel,
                                        std::memory_order_acquire)) {
         return joiner_;
       }
@@ -363,8 +406,9 @@ class ScopeState {
   const std::uint64_t own_unit_;  // what one own child takes of the word
   std::vector<Outer> outer_;      // immutable after construction
   const std::size_t workers_;     // the pool's size
-  // Made on the first count_tree_task (CAS); freed with the scope.
-  std::atomic<TreeTaskSlot*> tree_tasks_{nullptr};
+  // Made when first needed (a tree task counted, credits taken; CAS); freed
+  // with the scope.
+  std::atomic<WorkerSlot*> slots_{nullptr};
   std::stop_source stop_;
   std::stop_source closing_;
   // Keeps state_ off the cache line of the fields above, which every spawn
