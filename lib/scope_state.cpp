@@ -136,6 +136,7 @@ void ScopeState::admit_root() noexcept {
   // seq_cst, store then load: against set_joiner's fetch_or then exchange.
   // The slot is empty (only its worker raises it), so a store will do.
   credits.store(kCredits, std::memory_order_seq_cst);
+  stashed_.store(true, std::memory_order_seq_cst);  // see take_credits
   if ((state_.load(std::memory_order_seq_cst) & kJoining) != 0) {
     if (const auto back = credits.exchange(0, std::memory_order_seq_cst)) {
       // The unit admitted here is still counted: pending stays above 0.
@@ -152,8 +153,20 @@ errc ScopeState::admit_bounded() noexcept {
   if (slots != nullptr && use_credit(slots[me.index])) {
     return errc{};
   }
+  bool reclaimed = false;
   auto s = state_.load(std::memory_order_relaxed);
-  while ((s & kWaiters) == 0 && held_of(s) < limit_) {
+  for (;;) {
+    if ((s & kWaiters) != 0) {
+      return errc::rejected;  // no overtaking
+    }
+    if (held_of(s) >= limit_) {
+      // Full, unless workers hold slots ahead that they no longer use.
+      if (reclaimed || !(reclaimed = reclaim_credits())) {
+        return errc::rejected;
+      }
+      s = state_.load(std::memory_order_relaxed);
+      continue;
+    }
     // Credits only while the word stays at most half full after them, so
     // the units workers keep never exceed half the bound (each take leaves
     // all stashes within the held count it checked), and none while a
@@ -169,7 +182,23 @@ errc ScopeState::admit_bounded() noexcept {
       return errc{};
     }
   }
-  return errc::rejected;
+}
+
+bool ScopeState::reclaim_credits() noexcept {
+  if (!stashes_bounded() || (state_.load(std::memory_order_relaxed) & kWaiters) != 0) {
+    return false;  // none taken ahead here; or the waiting producers get them
+  }
+  // No bit is set first, unlike a drain for waiters or a joiner: a worker
+  // storing credits meanwhile keeps them, as it is spawning.
+  const std::uint64_t units = take_credits();
+  if (units == 0) {
+    return false;
+  }
+  // The caller is spawning into the scope: it stays alive.
+  if (PromiseBase* joiner = return_units(units)) {
+    joiner->schedule();
+  }
+  return true;
 }
 
 void ScopeState::stash_bounded(WorkerSlot* slots) noexcept {
@@ -182,6 +211,7 @@ void ScopeState::stash_bounded(WorkerSlot* slots) noexcept {
   // RMW of the word then exchange. The slot was empty (admit_bounded found
   // it so, and only its worker raises it), so a store will do.
   credits.store(kCredits, std::memory_order_seq_cst);
+  stashed_.store(true, std::memory_order_seq_cst);  // see take_credits
   if ((state_.load(std::memory_order_seq_cst) & (kWaiters | kJoining | kDraining)) != 0) {
     if (const auto back = credits.exchange(0, std::memory_order_seq_cst)) {
       // The unit admitted here is still counted: never the joiner.
@@ -191,6 +221,16 @@ void ScopeState::stash_bounded(WorkerSlot* slots) noexcept {
 }
 
 std::uint64_t ScopeState::take_credits() noexcept {
+  // A stashing worker sets stashed_ after its credits and before it reads
+  // the word; a drainer reads it after its RMW of the word. Read false: the
+  // stash is later, and its worker sees the drainer's bit. Read true: this
+  // drainer clears it and sweeps, and a stash the sweep misses sets it
+  // again (or sees the bit). So the sweep, a seq_cst exchange per worker,
+  // only runs when some worker stashed credits since the last one.
+  if (!stashed_.load(std::memory_order_seq_cst) ||
+      !stashed_.exchange(false, std::memory_order_seq_cst)) {
+    return 0;
+  }
   // seq_cst: see make_slots.
   WorkerSlot* slots = slots_.load(std::memory_order_seq_cst);
   if (slots == nullptr) {

@@ -243,13 +243,19 @@ TEST_CASE("a task spawning into its own full scope waits, without blocking the p
   sluice::Runtime rt(workers(2));
   Scope scope(rt, ScopeOptions{.max_pending = 2});
   std::atomic<int> parents_waiting{0};
+  std::atomic<bool> go{false};  // both parents admitted before either spawns
   for (int i = 0; i < 2; ++i) {
-    scope.spawn_detached([](Scope& s, std::atomic<int>& w) -> Task<void> {
-      w.fetch_add(1);
-      auto h = co_await s.spawn(twice(3));
-      co_await h;
-    }(scope, parents_waiting));
+    REQUIRE(scope.spawn_detached(
+        [](Scope& s, std::atomic<int>& w, const std::atomic<bool>& both_in) -> Task<void> {
+          while (!both_in.load()) {
+            co_await sluice::yield();
+          }
+          w.fetch_add(1);
+          auto h = co_await s.spawn(twice(3));
+          co_await h;
+        }(scope, parents_waiting, go)));
   }
+  go.store(true);
   REQUIRE(sluice::test::eventually(
       [&] { return parents_waiting.load() == 2 && scope.waiting() == 2; }));
   CHECK(scope.pending() == 2);
@@ -449,10 +455,16 @@ Task<void> held_until(const std::atomic<bool>& open, std::atomic<int>& ended) {
 // worker's slot: a producer that then finds the bound reached gets them
 // instead of waiting, so the bound is still reached exactly.
 TEST_CASE("slots a worker took ahead go to the producer that waits", "[admission]") {
-  // The waiting producer spawns into the bounded scope itself, or into a
-  // nested scope whose children take slots of its bound.
-  const bool nested = GENERATE(false, true);
-  INFO((nested ? "nested scope's producer" : "the scope's own producer"));
+  // The second producer spawns into the bounded scope itself and waits at
+  // the bound; or into a nested scope whose children take slots of its
+  // bound; or it is a plain thread whose spawn_detached is refused at the
+  // bound (it must not be refused below it).
+  enum class Second { own, nested, refused };
+  const Second mode = GENERATE(Second::own, Second::nested, Second::refused);
+  const bool nested = mode == Second::nested;
+  INFO((mode == Second::own      ? "the scope's own producer"
+        : mode == Second::nested ? "a nested scope's producer"
+                                 : "spawn_detached from a plain thread"));
   sluice::Runtime rt(workers(2));
   constexpr int bound = 400;
   constexpr int first = 150;  // leaves credits on the first producer's worker
@@ -489,23 +501,33 @@ TEST_CASE("slots a worker took ahead go to the producer that waits", "[admission
   producers.spawn_detached(first_producer());
   REQUIRE(sluice::test::eventually([&] { return first_done.load(); }));
   CHECK(scope.pending() == first);  // credits are not tasks
-  producers.spawn_detached(second_producer());
-  // Every slot of the bound in use, and the second producer waiting for the
-  // next one: with the credits left idle it would wait at bound - credits.
-  const bool full = sluice::test::eventually(
-      [&] { return second_spawned.load() == bound - first && scope.waiting() == 1; });
-  INFO("spawned " << second_spawned.load() << ", waiting " << scope.waiting());
-  CHECK(full);
-  if (!nested) {
+  if (mode == Second::refused) {
+    while (scope.spawn_detached(held_until(open, ended))) {
+      second_spawned.fetch_add(1, std::memory_order_relaxed);
+    }
+    CHECK(second_spawned.load() == bound - first);
     CHECK(scope.pending() == static_cast<std::size_t>(bound));
+  } else {
+    producers.spawn_detached(second_producer());
+    // Every slot of the bound in use, and the second producer waiting for
+    // the next one: with the credits left idle it would wait at bound -
+    // credits.
+    const bool full = sluice::test::eventually(
+        [&] { return second_spawned.load() == bound - first && scope.waiting() == 1; });
+    INFO("spawned " << second_spawned.load() << ", waiting " << scope.waiting());
+    CHECK(full);
+    if (!nested) {
+      CHECK(scope.pending() == static_cast<std::size_t>(bound));
+    }
   }
   release_first.store(true, std::memory_order_release);
   open.store(true, std::memory_order_release);
   rt.block_on(producers.join());
   rt.block_on(inner.join());
   rt.block_on(scope.join());
-  CHECK(ended.load() == bound + 1);
+  CHECK(ended.load() == (mode == Second::refused ? bound : bound + 1));
   CHECK(scope.pending() == 0);
   const auto m = rt.metrics();
-  CHECK(m.spawned == m.completed);
+  CHECK(m.rejected == (mode == Second::refused ? 1U : 0U));
+  CHECK(m.spawned == m.completed + m.rejected);
 }

@@ -240,7 +240,8 @@ class ScopeState {
     Admission* admission = nullptr;
     [[nodiscard]] bool try_take() const noexcept {
       if (scope != nullptr) {
-        return !scope->closed() && scope->try_take(kHeldOne);
+        return !scope->closed() && (scope->try_take(kHeldOne) ||
+                                    (scope->reclaim_credits() && scope->try_take(kHeldOne)));
       }
       return admission->try_acquire();
     }
@@ -365,6 +366,9 @@ class ScopeState {
   /// Empties every worker's slot; returns the units taken (still counted in
   /// the word: the caller gives them back or hands them on).
   std::uint64_t take_credits() noexcept;
+  /// For a spawn about to be refused: gives back the credits workers hold
+  /// into the word (unless producers wait: they get them). True if any.
+  bool reclaim_credits() noexcept;
   /// Gives back `units` own units of a bounded scope, handing them to
   /// waiting producers first; returns the joiner to resume, if this emptied
   /// the word while one joins. The scope is not touched after it returns.
@@ -418,6 +422,10 @@ class ScopeState {
   // Written by spawners, finishing children, the joiner and nested scopes'
   // children (all RMWs); see above.
   std::atomic<std::uint64_t> state_{0};
+  // Set by a worker that stashed credits, cleared by a drain that then
+  // sweeps the slots (take_credits). On state_'s line, which the stashing
+  // worker has just written.
+  std::atomic<bool> stashed_{false};
   PromiseBase* joiner_ = nullptr;  // written by the joiner before it sets kJoining
   // Written under mutex_; read by waiting() as a hint.
   std::atomic<std::size_t> waiting_{0};
