@@ -88,6 +88,7 @@ struct Runtime::Impl {
     core.task_timeout = config.task_timeout;
     core.deadlines = &deadlines;
     core.file_ring = &file_ring;
+    core.asio_ring_reads = &asio_ring_reads;
     if (config.max_pending) {
       core.admission.emplace(*config.max_pending);
     }
@@ -219,6 +220,7 @@ struct Runtime::Impl {
   detail::DeadlineQueue deadlines;
   // After io: freed before it, once the reactor threads are joined.
   detail::FileRingHolder file_ring;
+  detail::Admission asio_ring_reads{detail::kAsioRingReads};
   detail::RuntimeCore core;
   std::vector<std::thread> reactors;
   const Clock::time_point started;

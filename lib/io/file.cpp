@@ -175,11 +175,90 @@ asio::any_io_executor file_executor(Runtime& runtime) {
 
 }  // namespace
 
+namespace {
+
+// A permit for one read on Asio's io_uring (see kAsioRingReads), awaited
+// before the read; the Permit it returns gives it back.
+class AsioRingPermit {
+ public:
+  // Gives the permit back when the read is done (or never started).
+  class Held {
+   public:
+    explicit Held(detail::Admission* gate) noexcept : gate_(gate) {}
+    Held(const Held&) = delete;
+    Held& operator=(const Held&) = delete;
+    ~Held() {
+      if (gate_ != nullptr) {
+        gate_->release();  // hands it to the oldest waiting read, if any
+      }
+    }
+
+   private:
+    detail::Admission* gate_;
+  };
+
+  explicit AsioRingPermit(detail::Admission& gate) noexcept : gate_(gate) {
+    waiter_.on_ready = &AsioRingPermit::on_ready;
+    waiter_.owner = &waiter_;
+  }
+
+  bool await_ready() noexcept { return gate_.try_acquire(); }
+
+  template <detail::SluicePromise P>
+  bool await_suspend(std::coroutine_handle<P> h) {
+    waiter_.task = &h.promise();
+    ctx_ = waiter_.task->context();
+    if (ctx_ == nullptr) {  // nothing to resume it on or stop it with: read without one
+      unbounded_ = true;
+      return false;
+    }
+    // Registered before queueing, and a no-op until then: a stop that
+    // arrives now is seen by the check below instead.
+    on_stop_.emplace(ctx_->stop_token(), Withdraw{this});
+    if (ctx_->stop_requested()) {
+      stopped_ = true;
+      return false;
+    }
+    return gate_.acquire_or_wait(&waiter_);  // false: a permit at once
+  }
+
+  Held await_resume() {
+    on_stop_.reset();  // waits for a stop callback still running elsewhere
+    if (stopped_ || waiter_.error != errc{}) {
+      throw_error(ctx_->stop_error());
+    }
+    return Held(unbounded_ ? nullptr : &gate_);
+  }
+
+ private:
+  struct Waiter : detail::AdmissionWaiter {
+    detail::PromiseBase* task = nullptr;
+  };
+  struct Withdraw {
+    AsioRingPermit* self;
+    // Wakes the read without a permit if it still waits for one.
+    void operator()() const noexcept { self->gate_.withdraw(&self->waiter_, errc::cancelled); }
+  };
+  static void on_ready(detail::AdmissionWaiter* w) noexcept {
+    static_cast<Waiter*>(w)->task->schedule();
+  }
+
+  detail::Admission& gate_;
+  Waiter waiter_;
+  detail::TaskContext* ctx_ = nullptr;
+  std::optional<std::stop_callback<Withdraw>> on_stop_;
+  bool stopped_ = false;
+  bool unbounded_ = false;
+};
+
+}  // namespace
+
 struct File::Impl {
   std::filesystem::path path;
   std::uint64_t size = 0;
   int fd = -1;                                    // the blocking backend's
   std::optional<asio::random_access_file> uring;  // owns its own descriptor
+  detail::Admission* uring_reads = nullptr;       // the runtime's bound on `uring` reads
 
   Impl() = default;
   Impl(const Impl&) = delete;
@@ -228,6 +307,7 @@ Task<File> File::open(Runtime& runtime, std::filesystem::path path) {
   if (detail::use_io_uring_for_files()) {
     try {
       impl->uring.emplace(file_executor(runtime), fd);
+      impl->uring_reads = runtime.core().asio_ring_reads;
       guard.release();
     } catch (const std::system_error& e) {
       // Asio sets up its ring on the first file and reports a refusal here.
@@ -250,6 +330,7 @@ Task<std::size_t> File::read_some_at(std::uint64_t offset, std::span<std::byte> 
   }
   try {
     if (impl_->uring) {
+      const auto permit = co_await AsioRingPermit(*impl_->uring_reads);
       co_return co_await impl_->uring->async_read_some_at(
           offset, asio::buffer(buffer.data(), buffer.size()), use_task);
     }

@@ -64,6 +64,19 @@ struct alignas(8) ChainRequest {
 };
 
 /// Thread safety: submit and cancel from any thread; the reactor reaps.
+/// At most this many reads in flight on Asio's own io_uring (File's
+/// random_access_file) per runtime. Asio 1.22's ring in the default (mixed)
+/// mode is watched through an eventfd: on each wake-up it reads the eventfd
+/// and then reaps at most 128 completions (complete_batch_size). Any more
+/// stay in the completion queue with the eventfd already reset, until some
+/// later completion signals it again; when every task left waits on those
+/// completions, none comes, and they wait forever. A cancelled read adds the
+/// cancel's own completion, so with at most 60 reads in flight (120
+/// completions, and Asio's wake-up NOP) every wake-up reaps them all. A
+/// read beyond the bound waits for one to finish (FIFO; a stop withdraws
+/// it).
+inline constexpr std::size_t kAsioRingReads = 60;
+
 class FileRing {
  public:
   static constexpr unsigned kSlots = 512;

@@ -306,6 +306,60 @@ TEST_CASE("cancelling a task whose chain waits in the kernel ends it with cancel
   rt.block_on(scope.join());
 }
 
+namespace {
+
+Task<std::size_t> read_start(sluice::Runtime& rt, fs::path path) {
+  sluice::File file = co_await sluice::File::open(rt, std::move(path));
+  std::array<std::byte, 64> buf{};
+  co_return co_await file.read_some_at(0, buf);
+}
+
+}  // namespace
+
+// File's reads on Asio's ring are bounded (kAsioRingReads): one beyond the
+// bound waits for a read to end, and a stop reaches it while it waits.
+TEST_CASE("a read waiting for room on Asio's ring starts when one ends, or ends when cancelled",
+          "[small_file]") {
+  if (!expect_io_uring(FileBackend::io_uring)) {
+    WARN("io_uring is refused to this process: File reads on the blocking pool are not bounded");
+    return;
+  }
+  Pty pty;
+  TempDir dir;
+  const auto path = dir.write("data.bin", pattern(64, 4));
+  ForceBackend force(FileBackend::io_uring);
+  sluice::Runtime rt(sluice::Config{.threads = 2});
+  sluice::Scope stuck_scope(rt);
+  std::vector<sluice::JoinHandle<std::size_t>> stuck;
+  for (std::size_t i = 0; i < sluice::detail::kAsioRingReads; ++i) {
+    stuck.push_back(stuck_scope.spawn_with_handle(read_start(rt, pty.follower())));
+  }
+  std::this_thread::sleep_for(200ms);  // every one of them waiting for the terminal
+  for (auto& h : stuck) {
+    REQUIRE_FALSE(h.done());
+  }
+  sluice::Scope scope(rt);
+  auto waiting = scope.spawn_with_handle(read_start(rt, path));
+  auto withdrawn = scope.spawn_with_handle(read_start(rt, path));
+  std::this_thread::sleep_for(100ms);
+  CHECK_FALSE(waiting.done());  // no room for them on the ring
+  CHECK_FALSE(withdrawn.done());
+  withdrawn.cancel();
+  REQUIRE(sluice::test::eventually([&] { return withdrawn.done(); }, 5s));
+  CHECK(rt.block_on(outcome(withdrawn)) == sluice::errc::cancelled);
+  CHECK_FALSE(waiting.done());
+  stuck.front().cancel();  // one read ends: the oldest waiting read gets its room
+  REQUIRE(sluice::test::eventually([&] { return waiting.done(); }, 5s));
+  auto value = [&]() -> Task<std::size_t> { co_return co_await waiting; };
+  CHECK(rt.block_on(value()) == 64);
+  stuck_scope.request_stop();
+  rt.block_on(stuck_scope.join());
+  rt.block_on(scope.join());
+  for (auto& h : stuck) {
+    CHECK(rt.block_on(outcome(h)) == sluice::errc::cancelled);
+  }
+}
+
 TEST_CASE("a runtime destroyed right after many reads leaves no descriptor open", "[small_file]") {
   TempDir dir;
   const auto path = dir.write("x", pattern(5000, 9));

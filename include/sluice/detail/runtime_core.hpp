@@ -52,6 +52,9 @@ struct RuntimeCore {
   std::stop_source stopping;
   DeadlineQueue* deadlines = nullptr;
   FileRingHolder* file_ring = nullptr;  // sluice's own io_uring, made on first use
+  // Reads in flight on Asio's io_uring (File::read_some_at): see
+  // kAsioRingReads in lib/io/file.cpp.
+  Admission* asio_ring_reads = nullptr;
 };
 
 /// Cancels `task` with timed_out at `timeout` from now unless it finished
