@@ -173,12 +173,8 @@ asio::any_io_executor file_executor(Runtime& runtime) {
   return runtime.io_context().get_executor();
 }
 
-}  // namespace
-
-namespace {
-
 // A permit for one read on Asio's io_uring (see kAsioRingReads), awaited
-// before the read; the Permit it returns gives it back.
+// before the read; the Held it returns gives it back.
 class AsioRingPermit {
  public:
   // Gives the permit back when the read is done (or never started).
