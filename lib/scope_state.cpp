@@ -389,20 +389,7 @@ bool ScopeState::take_or_wait(SpawnWaiter& w, std::uint64_t unit) noexcept {
   AdmissionWaiter* ready = nullptr;  // granted, woken once the mutex is released
   AdmissionWaiter** ready_end = &ready;
   for (; units > 0 && head_ != nullptr; --units) {
-    auto* granted = static_cast<SpawnWaiter*>(head_);
-    head_ = granted->next;
-    std::uint64_t clear = 0;
-    if (head_ == nullptr) {
-      tail_ = nullptr;
-      clear = kWaiters;
-    }
-    waiting_.fetch_sub(1, std::memory_order_relaxed);
-    // The unit changes hands, as in hand_over.
-    const std::uint64_t theirs = unit_of(*granted);
-    const auto prev = state_.fetch_add(theirs - own_unit_ - clear, std::memory_order_acq_rel);
-    if (theirs < kOne && emptied(prev, own_unit_)) {
-      joiner = take_joiner();
-    }
+    SpawnWaiter* granted = grant_head_locked(own_unit_, joiner);
     if (granted == &w) {
       mine = true;
     } else {
@@ -415,7 +402,9 @@ bool ScopeState::take_or_wait(SpawnWaiter& w, std::uint64_t unit) noexcept {
     // acq_rel: as give_back. The word keeps our slot, or kWaiters.
     const auto prev = state_.fetch_sub(units * own_unit_, std::memory_order_acq_rel);
     if (pending_of(prev) == units && (prev & kJoining) != 0) {
-      joiner = take_joiner();
+      if (PromiseBase* j = take_joiner()) {
+        joiner = j;
+      }
     }
   }
   lock.unlock();
@@ -435,31 +424,38 @@ PromiseBase* ScopeState::hand_over(std::uint64_t unit) noexcept {
   PromiseBase* joiner = nullptr;
   {
     std::unique_lock lock(mutex_);
-    w = static_cast<SpawnWaiter*>(head_);
-    if (w == nullptr) {
+    if (head_ == nullptr) {
       // The queue emptied (close(), withdraw()) after kWaiters was seen: the
       // flag is clear now.
       lock.unlock();
       return give_back(unit);
     }
-    head_ = w->next;
-    std::uint64_t clear = 0;
-    if (head_ == nullptr) {
-      tail_ = nullptr;
-      clear = kWaiters;
-    }
-    waiting_.fetch_sub(1, std::memory_order_relaxed);
-    // The slot changes hands: ours leaves and theirs enters, in one RMW
-    // (modular arithmetic: the result is never negative). acq_rel: as in
-    // give_back, when pending drops (a nested scope's producer takes over).
-    const std::uint64_t theirs = unit_of(*w);
-    const auto prev = state_.fetch_add(theirs - unit - clear, std::memory_order_acq_rel);
-    if (theirs < kOne && emptied(prev, unit)) {
-      joiner = take_joiner();
-    }
+    w = grant_head_locked(unit, joiner);
   }
   w->on_ready(w);  // its slot keeps this scope alive
   return joiner;
+}
+
+SpawnWaiter* ScopeState::grant_head_locked(std::uint64_t unit, PromiseBase*& joiner) noexcept {
+  auto* w = static_cast<SpawnWaiter*>(head_);
+  head_ = w->next;
+  std::uint64_t clear = 0;
+  if (head_ == nullptr) {
+    tail_ = nullptr;
+    clear = kWaiters;
+  }
+  waiting_.fetch_sub(1, std::memory_order_relaxed);
+  // The slot changes hands: ours leaves and theirs enters, in one RMW
+  // (modular arithmetic: the result is never negative). acq_rel: as in
+  // give_back, when pending drops (a nested scope's producer takes over).
+  const std::uint64_t theirs = unit_of(*w);
+  const auto prev = state_.fetch_add(theirs - unit - clear, std::memory_order_acq_rel);
+  if (theirs < kOne && emptied(prev, unit)) {
+    if (PromiseBase* j = take_joiner()) {
+      joiner = j;
+    }
+  }
+  return w;
 }
 
 void ScopeState::wait_idle() const noexcept {

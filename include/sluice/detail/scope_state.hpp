@@ -317,6 +317,9 @@ class ScopeState {
   bool take_or_wait(SpawnWaiter& w, std::uint64_t unit) noexcept;
   void withdraw(const void* owner) noexcept;
   PromiseBase* hand_over(std::uint64_t unit) noexcept;
+  // mutex_ held, a producer queued: pops the oldest and hands it `unit`;
+  // sets `joiner` if that left no child pending while one joins.
+  SpawnWaiter* grant_head_locked(std::uint64_t unit, PromiseBase*& joiner) noexcept;
   std::uint64_t unit_of(const SpawnWaiter& w) const noexcept {
     return w.scope == this && w.level == 0 ? own_unit_ : kHeldOne;
   }
