@@ -366,8 +366,9 @@ class ScopeState {
   /// caller's own in the word, it may bring pending to 0: only where no one
   /// joins (the scope is being destroyed).
   void drain_credits() noexcept;
-  /// Empties every worker's slot; returns the units taken (still counted in
-  /// the word: the caller gives them back or hands them on).
+  /// Empties every worker's slot, if one stashed since the last sweep (see
+  /// stashed_); returns the units taken (still counted in the word: the
+  /// caller gives them back or hands them on).
   std::uint64_t take_credits() noexcept;
   /// For a spawn about to be refused: gives back the credits workers hold
   /// into the word (unless producers wait: they get them). True if any.
