@@ -132,17 +132,22 @@ void ScopeState::admit_root() noexcept {
   }
   // The line is in this worker's cache after the fetch_add above.
   state_.fetch_add(own_unit_ * kCredits, std::memory_order_relaxed);
-  auto& credits = slots[me.index].credits;
-  // seq_cst, store then load: against set_joiner's fetch_or then exchange.
-  // The slot is empty (only its worker raises it), so a store will do.
-  credits.store(kCredits, std::memory_order_seq_cst);
-  stashed_.store(true, std::memory_order_seq_cst);  // see take_credits
-  if ((state_.load(std::memory_order_seq_cst) & kJoining) != 0) {
-    if (const auto back = credits.exchange(0, std::memory_order_seq_cst)) {
-      // The unit admitted here is still counted: pending stays above 0.
-      state_.fetch_sub(own_unit_ * back, std::memory_order_acq_rel);
-    }
+  if (const auto back = stash(slots[me.index], kJoining)) {
+    // The unit admitted here is still counted: pending stays above 0.
+    state_.fetch_sub(own_unit_ * back, std::memory_order_acq_rel);
   }
+}
+
+std::uint64_t ScopeState::stash(WorkerSlot& slot, std::uint64_t bits) noexcept {
+  // seq_cst, store then load: against a drainer's RMW of the word (set_joiner,
+  // take_or_wait) then exchange. The slot is empty (only its worker raises
+  // it, and it came to the word because its slot was), so a store will do.
+  slot.credits.store(kCredits, std::memory_order_seq_cst);
+  stashed_.store(true, std::memory_order_seq_cst);  // see take_credits
+  if ((state_.load(std::memory_order_seq_cst) & bits) == 0) {
+    return 0;
+  }
+  return slot.credits.exchange(0, std::memory_order_seq_cst);
 }
 
 errc ScopeState::admit_bounded() noexcept {
@@ -206,17 +211,9 @@ void ScopeState::stash_bounded(WorkerSlot* slots) noexcept {
     (void)return_units(kCredits);  // out of memory: no credits
     return;
   }
-  auto& credits = slots[tls_worker_id.index].credits;
-  // seq_cst, store then load: against a queueing producer's or a joiner's
-  // RMW of the word then exchange. The slot was empty (admit_bounded found
-  // it so, and only its worker raises it), so a store will do.
-  credits.store(kCredits, std::memory_order_seq_cst);
-  stashed_.store(true, std::memory_order_seq_cst);  // see take_credits
-  if ((state_.load(std::memory_order_seq_cst) & (kWaiters | kJoining | kDraining)) != 0) {
-    if (const auto back = credits.exchange(0, std::memory_order_seq_cst)) {
-      // The unit admitted here is still counted: never the joiner.
-      (void)return_units(back);
-    }
+  if (const auto back = stash(slots[tls_worker_id.index], kWaiters | kJoining | kDraining)) {
+    // The unit admitted here is still counted: never the joiner.
+    (void)return_units(back);
   }
 }
 

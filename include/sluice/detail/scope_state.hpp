@@ -362,6 +362,10 @@ class ScopeState {
   void admit_root() noexcept;
   errc admit_bounded() noexcept;
   void stash_bounded(WorkerSlot* slots) noexcept;
+  /// Stores kCredits units (already added to the word) in this worker's
+  /// `slot`; returns those to give back if the word has one of `bits` by
+  /// then (a drain that may have missed them).
+  std::uint64_t stash(WorkerSlot& slot, std::uint64_t bits) noexcept;
   /// Empties every worker's credits into the word. With no unit of the
   /// caller's own in the word, it may bring pending to 0: only where no one
   /// joins (the scope is being destroyed).
