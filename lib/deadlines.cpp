@@ -247,7 +247,9 @@ void DeadlineQueue::forget_sleep(SleepNode& node) noexcept {
 
 void cancel_sleep(SleepNode& node) noexcept { DeadlineQueue::cancel_sleep(node); }
 
-void SleepAwaiter::Canceller::operator()() const noexcept { cancel_sleep(*node); }
+void SleepAwaiter::on_scope_stop(StopEntry* entry) noexcept {
+  cancel_sleep(static_cast<SleepAwaiter*>(entry)->node_);
+}
 
 bool SleepAwaiter::suspend(PromiseBase& promise) {
   node_.waiter = &promise;
@@ -273,9 +275,10 @@ bool SleepAwaiter::suspend(PromiseBase& promise) {
     kept_ = ctx->enter_sleep(&node_);
     node_.owner_flags |= SleepNode::entered;
     if (ScopeState* scope = ctx->scope()) {
-      // Runs cancel_sleep at once if the scope is stopping already.
-      new (callback_) Callback(scope->stop_token(), Canceller{&node_});
-      node_.owner_flags |= SleepNode::has_callback;
+      // Runs cancel_sleep at once if the scope's stop has fired already.
+      if (scope->stop_waits().add(*this)) {
+        node_.owner_flags |= SleepNode::in_stop_list;
+      }
     }
     if (ctx->stop_requested()) {  // seq_cst, after enter_sleep: see request_stop
       cancel_sleep(node_);        // not linked yet: only marks it cancelled
@@ -292,7 +295,7 @@ bool SleepAwaiter::suspend(PromiseBase& promise) {
 }
 
 void SleepAwaiter::finish_cleanup() noexcept {
-  drop_callback();  // waits for a callback running on another thread
+  leave_stop_list();  // waits for a scope stop cancelling it on another thread
   if ((node_.owner_flags & SleepNode::entered) != 0) {
     node_.waiter->ctx_->leave_sleep(&node_, kept_);
     node_.owner_flags &= ~SleepNode::entered;
@@ -307,8 +310,15 @@ void SleepAwaiter::finish() {
   }
 }
 
+void SleepAwaiter::leave_stop_list() noexcept {
+  if ((node_.owner_flags & SleepNode::in_stop_list) != 0) {
+    node_.waiter->ctx_->scope()->stop_waits().remove(*this);
+    node_.owner_flags &= ~SleepNode::in_stop_list;
+  }
+}
+
 void SleepAwaiter::abandon() noexcept {
-  drop_callback();
+  leave_stop_list();
   DeadlineQueue::forget_sleep(node_);
   finish_cleanup();  // gives the context back what the sleep kept aside
 }

@@ -505,6 +505,7 @@ void ScopeState::close() noexcept {
 void ScopeState::request_stop() noexcept {
   close();
   stop_.request_stop();
+  stop_waits_.fire();  // after the stop: a wait that misses the fire sees it
 }
 
 }  // namespace sluice::detail

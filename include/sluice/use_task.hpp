@@ -269,8 +269,8 @@ class UseTaskOperation {
       return nullptr;  // nowhere to run the cancellation serialised
     }
     IoBridge& bridge = ctx_->io_bridge();
-    const auto token = ctx_->scope() != nullptr ? ctx_->scope()->stop_token() : std::stop_token();
-    if (!bridge.arm(std::move(executor), token, [this] { return ctx_->stop_requested(); })) {
+    StopList* scope_waits = ctx_->scope() != nullptr ? &ctx_->scope()->stop_waits() : nullptr;
+    if (!bridge.arm(std::move(executor), scope_waits, [this] { return ctx_->stop_requested(); })) {
       bridge.disarm();
       throw_error(ctx_->stop_error());
     }

@@ -138,6 +138,48 @@ TEST_CASE("a scope's request_stop wakes every sleeper in it", "[time]") {
   CHECK(m.spawned == m.completed + m.failed + m.cancelled + m.timed_out + m.rejected);
 }
 
+TEST_CASE("a parent scope's stop wakes sleepers in nested scopes, and later sleeps end at once",
+          "[time]") {
+  sluice::Runtime rt(sluice::Config{.threads = 2});
+  Scope parent(rt);
+  Scope child(parent);
+  Scope grandchild(child);
+  std::vector<sluice::JoinHandle<void>> handles;
+  for (int i = 0; i < 100; ++i) {
+    handles.push_back(child.spawn_with_handle(sleep_10s()));
+    handles.push_back(grandchild.spawn_with_handle(sleep_10s()));
+  }
+  std::this_thread::sleep_for(20ms);
+  const auto start = Clock::now();
+  parent.request_stop();
+  for (auto& h : handles) {
+    CHECK(rt.block_on(outcome(h)) == sluice::errc::cancelled);
+  }
+  CHECK(Clock::now() - start < 3s);
+  // A sleep that starts after the stop has fired: a task that catches the
+  // stop error and sleeps again.
+  std::atomic<bool> woke{false};
+  auto stubborn = [&]() -> Task<void> {
+    try {
+      co_await sluice::sleep_for(10s);
+    } catch (const sluice::cancelled_error&) {
+    }
+    try {
+      co_await sluice::sleep_for(10s);
+    } catch (const sluice::cancelled_error&) {
+      woke.store(true);
+    }
+  };
+  Scope other(rt);
+  auto s = other.spawn_with_handle(stubborn());
+  std::this_thread::sleep_for(20ms);
+  const auto again = Clock::now();
+  other.request_stop();
+  CHECK(rt.block_on(outcome(s)) == std::error_code{});  // it caught both stops
+  CHECK(woke.load());
+  CHECK(Clock::now() - again < 3s);
+}
+
 TEST_CASE("a task timeout ends a sleep as timed_out", "[time]") {
   sluice::Runtime rt(sluice::Config{.threads = 2});
   Scope scope(rt, ScopeOptions{.task_timeout = 30ms});

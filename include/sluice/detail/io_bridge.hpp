@@ -6,11 +6,10 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
-#include <new>
-#include <stop_token>
 #include <thread>
 
 #include "sluice/detail/frame_allocator.hpp"
+#include "sluice/detail/stop_list.hpp"
 
 namespace sluice::detail {
 
@@ -30,7 +29,7 @@ class PromiseBase;
 ///     1.22 leaves installed, so a late emit never reaches a dead operation.
 /// With one reactor thread the io_context is that serialising executor; with
 /// more, create I/O objects on a strand (asio::make_strand(rt.io_context())).
-class IoBridge {
+class IoBridge : private StopEntry {
  public:
   /// A one-byte lock: the bridge is per task, and contention is rare (a
   /// cancel racing the operation's own steps). Spins briefly, then yields.
@@ -52,10 +51,10 @@ class IoBridge {
     std::atomic<std::uint8_t> held_{0};
   };
 
-  IoBridge() = default;
+  IoBridge() noexcept : StopEntry(&on_scope_stop) {}
   IoBridge(const IoBridge&) = delete;
   IoBridge& operator=(const IoBridge&) = delete;
-  ~IoBridge() { drop_scope_callback(); }
+  ~IoBridge() { leave_stop_list(); }
 
   static void* operator new(std::size_t size) { return frame_allocate(size); }
   static void operator delete(void* p, std::size_t size) noexcept { frame_deallocate(p, size); }
@@ -70,13 +69,13 @@ class IoBridge {
   /// Marks an operation in flight; false (nothing armed) if stop was already
   /// requested, checked under the lock so a concurrent cancel() is not lost.
   template <class StopRequested>
-  bool arm(asio::any_io_executor executor, const std::stop_token& scope_token,
-           StopRequested&& stop_requested) {
-    if (scope_token.stop_possible()) {
-      // Outside the lock: the callback runs at once if stop is already set.
-      drop_scope_callback();
-      new (callback_storage_) ScopeCallback(scope_token, Canceller{this});
-      has_callback_ = true;
+  bool arm(asio::any_io_executor executor, StopList* scope_waits, StopRequested&& stop_requested) {
+    if (scope_waits != nullptr) {
+      // Outside the lock: cancel() runs at once if the scope's stop fired.
+      leave_stop_list();
+      if (scope_waits->add(*this)) {
+        stop_list_ = scope_waits;
+      }
     }
     std::lock_guard lock(mutex_);
     if (stop_requested()) {
@@ -156,7 +155,7 @@ class IoBridge {
         mutex_.unlock();
       }
     }
-    drop_scope_callback();  // outside the lock: it may be running cancel()
+    leave_stop_list();  // outside the lock: the scope's stop may be running cancel()
     return emitted;
   }
 
@@ -184,17 +183,13 @@ class IoBridge {
   }
 
  private:
-  struct Canceller {
-    IoBridge* bridge;
-    void operator()() const noexcept { bridge->cancel(); }
-  };
-  using ScopeCallback = std::stop_callback<Canceller>;
+  static void on_scope_stop(StopEntry* entry) noexcept { static_cast<IoBridge*>(entry)->cancel(); }
 
-  // Written by arm() and disarm() only, both from the task's own operation.
-  void drop_scope_callback() noexcept {
-    if (has_callback_) {
-      std::launder(reinterpret_cast<ScopeCallback*>(callback_storage_))->~ScopeCallback();
-      has_callback_ = false;
+  // Called by arm() and disarm() only, both from the task's own operation.
+  void leave_stop_list() noexcept {
+    if (stop_list_ != nullptr) {
+      stop_list_->remove(*this);
+      stop_list_ = nullptr;
     }
   }
 
@@ -203,12 +198,10 @@ class IoBridge {
   Lock mutex_;
   bool armed_ = false;                // guarded by mutex_
   bool emitted_ = false;              // guarded by mutex_: cancelled since arm()
-  bool has_callback_ = false;         // see drop_scope_callback
   asio::cancellation_signal signal_;  // guarded by mutex_ (emit, clear, install)
   asio::any_io_executor executor_;    // guarded by mutex_
-  // The scope's stop callback while an operation is armed (in place of a
-  // std::optional, whose flag would cost a word).
-  alignas(ScopeCallback) unsigned char callback_storage_[sizeof(ScopeCallback)];
+  // The scope's StopList while an operation is armed and linked in it.
+  StopList* stop_list_ = nullptr;
 };
 
 }  // namespace sluice::detail

@@ -15,6 +15,7 @@
 #include "sluice/detail/promise.hpp"
 #include "sluice/detail/runtime_core.hpp"
 #include "sluice/detail/scheduler.hpp"
+#include "sluice/detail/stop_list.hpp"
 
 namespace sluice::detail {
 
@@ -221,6 +222,9 @@ class ScopeState {
   [[nodiscard]] bool closed() const noexcept { return closing_.stop_requested(); }
   [[nodiscard]] std::stop_token stop_token() const noexcept { return stop_.get_token(); }
   [[nodiscard]] std::stop_token closing_token() const noexcept { return closing_.get_token(); }
+  /// The waits (sleeps, Asio operations) of this scope's tasks that its stop
+  /// cancels; fired by request_stop().
+  StopList& stop_waits() noexcept { return stop_waits_; }
 
  private:
   static constexpr std::uint64_t kJoining = 1;
@@ -441,6 +445,7 @@ class ScopeState {
   AdmissionWaiter* head_ = nullptr;  // FIFO of waiting producers, guarded by mutex_
   AdmissionWaiter* tail_ = nullptr;  // guarded by mutex_
   bool refusing_ = false;            // closed: guarded by mutex_
+  StopList stop_waits_;
   std::optional<std::stop_callback<StopLink>> stop_link_;    // parent's (or runtime's) stop
   std::optional<std::stop_callback<CloseLink>> close_link_;  // parent's (or runtime's) closing
 };

@@ -3,10 +3,9 @@
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
-#include <new>
-#include <stop_token>
 
 #include "sluice/detail/promise.hpp"
+#include "sluice/detail/stop_list.hpp"
 #include "sluice/detail/timer_link.hpp"
 
 namespace sluice::detail {
@@ -20,7 +19,7 @@ struct SleepNode : TimerLink {
   // owner_state: guarded by the shard's mutex once the node is shared.
   enum State : std::uint8_t { idle, linked, fired, cancelled };
   // owner_flags: the awaiting task's own bookkeeping.
-  enum Flags : std::uint8_t { entered = 1, has_callback = 2 };
+  enum Flags : std::uint8_t { entered = 1, in_stop_list = 2 };
 
   [[nodiscard]] State state() const noexcept { return static_cast<State>(owner_state); }
   void set_state(State s) noexcept { owner_state = s; }
@@ -36,10 +35,13 @@ void cancel_sleep(SleepNode& node) noexcept;
 /// `co_await sleep_until(t)`. Suspends the task in a timer wheel of its
 /// runtime, so a sleep costs no allocation and no reactor round trip unless
 /// it becomes the earliest deadline. A stop of the task (its handle, its
-/// timeout, its scope) ends the sleep at once with the task's stop error.
-class SleepAwaiter {
+/// timeout, its scope) ends the sleep at once with the task's stop error:
+/// the task's own stop through its context's wait word, its scope's through
+/// the entry in the scope's StopList.
+class SleepAwaiter : private StopEntry {
  public:
-  explicit SleepAwaiter(std::chrono::steady_clock::time_point deadline) noexcept {
+  explicit SleepAwaiter(std::chrono::steady_clock::time_point deadline) noexcept
+      : StopEntry(&on_scope_stop) {
     // Kept in the node's tick (as ns) until suspend() makes it a wheel tick.
     node_.tick = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count());
@@ -60,30 +62,16 @@ class SleepAwaiter {
   void await_resume() { finish(); }
 
  private:
-  struct Canceller {
-    SleepNode* node;
-    void operator()() const noexcept;
-  };
-  using Callback = std::stop_callback<Canceller>;
-
   // Compiled in lib/deadlines.cpp.
+  static void on_scope_stop(StopEntry* entry) noexcept;
   bool suspend(PromiseBase& promise);
   void finish();
   void finish_cleanup() noexcept;
+  void leave_stop_list() noexcept;
   void abandon() noexcept;
-
-  void drop_callback() noexcept {
-    if ((node_.owner_flags & SleepNode::has_callback) != 0) {
-      std::launder(reinterpret_cast<Callback*>(callback_))->~Callback();
-      node_.owner_flags &= ~SleepNode::has_callback;
-    }
-  }
 
   SleepNode node_;
   std::uintptr_t kept_ = 0;  // what the task's context keeps aside while asleep
-  // The scope's stop callback while asleep (not a std::optional: its flag
-  // would cost a word in every sleeping frame).
-  alignas(Callback) unsigned char callback_[sizeof(Callback)];
 };
 
 }  // namespace sluice::detail
