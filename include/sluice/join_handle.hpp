@@ -56,9 +56,7 @@ class JoinHandle {
       if (!state->has_result()) {
         throw std::logic_error("sluice::JoinHandle: the result was already taken (await once)");
       }
-      Result<T> r = std::move(state->result());
-      state->reset_result();
-      return r;
+      return state->take_result();
     }
   };
 

@@ -423,7 +423,7 @@ std::coroutine_handle<> Scope::finish(detail::PromiseBase& base) noexcept {
   count(pool, outcome);
   if (js->detached()) {  // no handle: no one else reads the result
     if (outcome == errc::failed) {
-      report_detached_failure(js->result().exception());
+      report_detached_failure(js->exception());
     }
     js->reset_result();
   }

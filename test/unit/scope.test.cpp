@@ -2,6 +2,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -101,6 +102,73 @@ TEST_CASE("result() returns the outcome without throwing", "[scope]") {
         r2.error() == sluice::errc::failed;
   };
   CHECK(rt.block_on(body()));
+}
+
+TEST_CASE("a handle gives back move-only values, references and each way a task can end",
+          "[scope]") {
+  sluice::Runtime rt(workers(2));
+  int target = 7;
+  auto body = [&]() -> Task<void> {
+    // Both kinds of scope: one that counts spawn trees, one with a bound.
+    for (const std::size_t bound : {std::size_t{0}, std::size_t{1000}}) {
+      sluice::ScopeOptions options;
+      if (bound != 0) {
+        options.max_pending = bound;
+      }
+      Scope scope(rt, options);
+      auto owned = co_await scope.spawn(
+          []() -> Task<std::unique_ptr<int>> { co_return std::make_unique<int>(5); }());
+      auto ref = co_await scope.spawn([&]() -> Task<int&> { co_return target; }());
+      auto text = co_await scope.spawn([]() -> Task<std::string> {
+        co_return std::string(100, 'x');  // not a small string
+      }());
+      auto fails = co_await scope.spawn(fails_with("boom"));
+      auto fails_void = co_await scope.spawn([]() -> Task<void> {
+        throw std::logic_error("void boom");
+        co_return;
+      }());
+      auto stuck = co_await scope.spawn([]() -> Task<int> {
+        co_await sluice::sleep_for(std::chrono::seconds(10));
+        co_return 1;
+      }());
+
+      // Awaited outside the assertion macros, each once.
+      auto p = co_await owned;
+      REQUIRE(p != nullptr);
+      CHECK(*p == 5);
+      int& got = co_await ref;
+      CHECK(&got == &target);
+      auto s = co_await text;
+      CHECK(s == std::string(100, 'x'));
+
+      auto r = co_await fails.result();
+      REQUIRE_FALSE(r.has_value());
+      CHECK(r.error() == sluice::errc::failed);
+      try {
+        std::rethrow_exception(r.exception());
+      } catch (const std::runtime_error& e) {
+        CHECK(std::string(e.what()) == "boom");
+      }
+      auto rv = co_await fails_void.result();
+      CHECK(rv.error() == sluice::errc::failed);
+      CHECK_THROWS_AS(rv.value(), std::logic_error);
+
+      stuck.cancel();
+      auto rs = co_await stuck.result();
+      CHECK(rs.error() == sluice::errc::cancelled);
+      CHECK_THROWS_AS(rs.value(), sluice::cancelled_error);
+      // Taken once: a second await is a clear error.
+      bool second_refused = false;
+      try {
+        (void)co_await stuck.result();
+      } catch (const std::logic_error&) {
+        second_refused = true;
+      }
+      CHECK(second_refused);
+      co_await scope.join();
+    }
+  };
+  rt.block_on(body());
 }
 
 TEST_CASE("spawning from a thread outside the pool", "[scope]") {

@@ -3,7 +3,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <new>
+#include <type_traits>
 #include <utility>
 
 #include "sluice/detail/frame_allocator.hpp"
@@ -66,8 +69,8 @@ class JoinStateBase : public TaskContext {
   bool detached_;
 
  protected:
-  bool has_result_ = false;  // JoinState<T>'s flag (in the padding here)
-  bool in_frame_ = false;    // lives in its task's frame block (JoinRoom)
+  std::uint8_t outcome_ = 0;  // JoinState<T>'s outcome code (in the padding here)
+  bool in_frame_ = false;     // lives in its task's frame block (JoinRoom)
 
  private:
   // Written by the handle, the finishing task and pending timeouts.
@@ -282,28 +285,73 @@ class JoinState : public JoinStateBase {
   }
 
   // The outcome: set by the task before complete(), taken once by the
-  // handle. (A std::optional would spend a word on its flag; the flag
-  // lives in JoinStateBase's padding instead.)
-  template <class... Args>
-  void set_result(Args&&... args) {
+  // handle. Kept as its parts, not as a Result<T>: a code in
+  // JoinStateBase's padding, then the value or the exception. A Result's
+  // error_code and discriminator would cost two or three words in every
+  // task's room, and its code is always one of sluice's here.
+  void set_result(Result<T>&& r) {
     reset_result();
-    ::new (static_cast<void*>(&storage_.value)) Result<T>(std::forward<Args>(args)...);
-    has_result_ = true;
-  }
-  [[nodiscard]] bool has_result() const noexcept { return has_result_; }
-  Result<T>& result() noexcept { return storage_.value; }
-  void reset_result() noexcept {
-    if (has_result_) {
-      storage_.value.~Result<T>();
-      has_result_ = false;
+    if (r.has_value()) {
+      if constexpr (!std::is_void_v<T>) {
+        ::new (static_cast<void*>(&storage_.value)) Stored(std::move(r).value());
+      }
+      outcome_ = kValue;
+    } else {
+      const std::error_code code = r.error();
+      ::new (static_cast<void*>(&storage_.exception)) std::exception_ptr(r.exception());
+      outcome_ = code.category() == error_category() ? static_cast<std::uint8_t>(code.value())
+                                                     : static_cast<std::uint8_t>(errc::failed);
     }
+  }
+  [[nodiscard]] bool has_result() const noexcept { return outcome_ != kEmpty; }
+  /// The failure's exception; null for a value. Only with has_result().
+  [[nodiscard]] std::exception_ptr exception() const noexcept {
+    return outcome_ == kValue ? nullptr : storage_.exception;
+  }
+  /// Moves the outcome out, as a Result. Only with has_result().
+  Result<T> take_result() {
+    struct Reset {
+      JoinState* state;
+      ~Reset() { state->reset_result(); }
+    } reset{this};
+    if (outcome_ != kValue) {
+      return Result<T>::failure(make_error_code(static_cast<errc>(outcome_)),
+                                std::move(storage_.exception));
+    }
+    if constexpr (std::is_void_v<T>) {
+      return Result<T>();
+    } else if constexpr (std::is_reference_v<T>) {
+      return Result<T>(storage_.value.get());
+    } else {
+      return Result<T>(std::move(storage_.value));
+    }
+  }
+  void reset_result() noexcept {
+    if (outcome_ == kValue) {
+      if constexpr (!std::is_void_v<T>) {
+        storage_.value.~Stored();
+      }
+    } else if (outcome_ != kEmpty) {
+      storage_.exception.~exception_ptr();
+    }
+    outcome_ = kEmpty;
   }
 
  private:
+  // outcome_: kEmpty, kValue, or the errc of a failure (1 to 5).
+  static constexpr std::uint8_t kEmpty = 0;
+  static constexpr std::uint8_t kValue = 255;
+
+  struct NoValue {};
+  using Stored =
+      std::conditional_t<std::is_void_v<T>, NoValue,
+                         std::conditional_t<std::is_reference_v<T>,
+                                            std::reference_wrapper<std::remove_reference_t<T>>, T>>;
   union Storage {
-    Storage() noexcept {}  // NOLINT(modernize-use-equals-default): leaves value unconstructed
+    Storage() noexcept {}  // NOLINT(modernize-use-equals-default): leaves both unconstructed
     ~Storage() {}          // NOLINT(modernize-use-equals-default)
-    Result<T> value;
+    Stored value;
+    std::exception_ptr exception;
   } storage_;
 };
 
