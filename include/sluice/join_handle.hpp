@@ -51,12 +51,13 @@ class JoinHandle {
     bool await_suspend(std::coroutine_handle<P> waiter) noexcept {
       return state->set_waiter(&waiter.promise());
     }
-    T await_resume() { return take_result().value(); }
-    Result<T> take_result() {
+    T await_resume() { return untaken().take(); }
+    Result<T> take_result() { return untaken().take_result(); }
+    detail::JoinState<T>& untaken() const {
       if (!state->has_result()) {
         throw std::logic_error("sluice::JoinHandle: the result was already taken (await once)");
       }
-      return state->take_result();
+      return *state;
     }
   };
 

@@ -406,13 +406,17 @@ std::coroutine_handle<> Scope::finish(detail::PromiseBase& base) noexcept {
   errc outcome{};
   if (auto e = promise.result_.exception()) {
     outcome = classify(e, *js);
-    js->set_result(Result<T>::failure(make_error_code(outcome), std::move(e)));
+    js->set_failure(outcome, std::move(e));
   } else {
     try {
-      js->set_result(promise.result_.take_result());
+      if constexpr (std::is_void_v<T>) {
+        js->set_value();
+      } else {
+        js->set_value(promise.result_.take());
+      }
     } catch (...) {  // moving the value threw
       outcome = errc::failed;
-      js->set_result(Result<T>::failure(std::current_exception()));
+      js->set_failure(outcome, std::current_exception());
     }
   }
   std::coroutine_handle<detail::Promise<T>>::from_promise(promise).destroy();

@@ -289,18 +289,29 @@ class JoinState : public JoinStateBase {
   // JoinStateBase's padding, then the value or the exception. A Result's
   // error_code and discriminator would cost two or three words in every
   // task's room, and its code is always one of sluice's here.
-  void set_result(Result<T>&& r) {
+  template <class... Args>
+  void set_value(Args&&... args) {
     reset_result();
-    if (r.has_value()) {
-      if constexpr (!std::is_void_v<T>) {
-        ::new (static_cast<void*>(&storage_.value)) Stored(std::move(r).value());
-      }
-      outcome_ = kValue;
-    } else {
+    if constexpr (!std::is_void_v<T>) {
+      ::new (static_cast<void*>(&storage_.value)) Stored(std::forward<Args>(args)...);
+    }
+    outcome_ = kValue;
+  }
+  void set_failure(errc code, std::exception_ptr exception) noexcept {
+    reset_result();
+    ::new (static_cast<void*>(&storage_.exception)) std::exception_ptr(std::move(exception));
+    outcome_ = static_cast<std::uint8_t>(code);
+  }
+  void set_result(Result<T>&& r) {
+    if (!r.has_value()) {
       const std::error_code code = r.error();
-      ::new (static_cast<void*>(&storage_.exception)) std::exception_ptr(r.exception());
-      outcome_ = code.category() == error_category() ? static_cast<std::uint8_t>(code.value())
-                                                     : static_cast<std::uint8_t>(errc::failed);
+      set_failure(
+          code.category() == error_category() ? static_cast<errc>(code.value()) : errc::failed,
+          r.exception());
+    } else if constexpr (std::is_void_v<T>) {
+      set_value();
+    } else {
+      set_value(std::move(r).value());
     }
   }
   [[nodiscard]] bool has_result() const noexcept { return outcome_ != kEmpty; }
@@ -308,12 +319,24 @@ class JoinState : public JoinStateBase {
   [[nodiscard]] std::exception_ptr exception() const noexcept {
     return outcome_ == kValue ? nullptr : storage_.exception;
   }
+  /// Moves the value out, or rethrows the failure's exception. Only with
+  /// has_result().
+  T take() {
+    const Reset reset{this};
+    if (outcome_ != kValue) {
+      std::rethrow_exception(storage_.exception);
+    }
+    if constexpr (std::is_void_v<T>) {
+      return;
+    } else if constexpr (std::is_reference_v<T>) {
+      return static_cast<T>(storage_.value.get());
+    } else {
+      return std::move(storage_.value);
+    }
+  }
   /// Moves the outcome out, as a Result. Only with has_result().
   Result<T> take_result() {
-    struct Reset {
-      JoinState* state;
-      ~Reset() { state->reset_result(); }
-    } reset{this};
+    const Reset reset{this};
     if (outcome_ != kValue) {
       return Result<T>::failure(make_error_code(static_cast<errc>(outcome_)),
                                 std::move(storage_.exception));
@@ -341,6 +364,12 @@ class JoinState : public JoinStateBase {
   // outcome_: kEmpty, kValue, or the errc of a failure (1 to 5).
   static constexpr std::uint8_t kEmpty = 0;
   static constexpr std::uint8_t kValue = 255;
+
+  // Empties the outcome when a take leaves, by return or by throw.
+  struct Reset {
+    JoinState* state;
+    ~Reset() { state->reset_result(); }
+  };
 
   struct NoValue {};
   using Stored =
