@@ -73,8 +73,12 @@ errc Scope::classify(const std::exception_ptr& e, const detail::TaskContext& ctx
   try {
     std::rethrow_exception(e);
   } catch (const task_error& err) {
-    if (err.code().category() == error_category()) {
-      return static_cast<errc>(err.code().value());
+    // One of sluice's codes ends the task that way; any other value (a
+    // task_error made from a cast int) is a failure like any exception.
+    const int v = err.code().value();
+    if (err.code().category() == error_category() && v >= static_cast<int>(errc::cancelled) &&
+        v <= static_cast<int>(errc::failed)) {
+      return static_cast<errc>(v);
     }
   } catch (const std::system_error& err) {
     // An operation the stop aborted, awaited some other way than use_task.

@@ -178,7 +178,7 @@ class UseTaskOperation {
     }
     // Installed under the bridge's lock: a concurrent cancel waits for it.
     PromiseBase* resume = nullptr;
-    {
+    try {
       IoBridge::Initiating initiating(*bridge);
       std::apply(
           [&](auto&... a) {
@@ -190,6 +190,11 @@ class UseTaskOperation {
       // to the completion (it is not resumed before the lock is released).
       TaskContext* ctx = ctx_;
       initiating.cancel_if_stopped([ctx] { return ctx->stop_requested(); });
+    } catch (...) {
+      // Nothing in flight: unbind the bridge from the task's and the
+      // scope's stop, as a completion would (the bridge outlives the scope).
+      bridge->disarm();
+      throw;
     }
     if (resume != nullptr) {
       resume->schedule();

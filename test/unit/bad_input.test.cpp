@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <stdexcept>
+#include <string>
 
 #include "sluice/sluice.hpp"
 
@@ -56,4 +57,23 @@ TEST_CASE("empty tasks and handles are refused", "[bad_input]") {
   auto zero = [&]() -> Task<void> { (void)co_await h.await_timeout(0ms); };
   CHECK_THROWS_AS(rt.block_on(zero()), std::invalid_argument);
   rt.block_on(scope.join());
+}
+
+TEST_CASE("a task_error with a code outside errc ends its task failed", "[bad_input]") {
+  sluice::Runtime rt(sluice::Config{.threads = 1});
+  sluice::Scope scope(rt);
+  for (const int code : {0, 255, 256, -1}) {
+    auto h = scope.spawn_with_handle([](int c) -> sluice::Task<std::string> {
+      throw sluice::task_error(static_cast<sluice::errc>(c), "odd code");
+      co_return std::string("never");
+    }(code));
+    auto r = rt.block_on(h.result());
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error() == sluice::errc::failed);
+    CHECK_THROWS_AS(r.value(), sluice::task_error);  // the task's own exception
+  }
+  rt.block_on(scope.join());
+  const auto m = rt.metrics();
+  CHECK(m.failed == 4);
+  CHECK(m.spawned == m.completed + m.failed + m.cancelled + m.timed_out + m.rejected);
 }

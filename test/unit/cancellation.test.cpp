@@ -1,4 +1,6 @@
 #include <array>
+#include <asio/any_io_executor.hpp>
+#include <asio/async_result.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
@@ -9,8 +11,11 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <memory>
+#include <stdexcept>
 #include <stop_token>
 #include <thread>
+#include <vector>
 
 #include "deadline.hpp"
 #include "outcome.hpp"
@@ -34,6 +39,34 @@ Task<int> sleep_on_timer(sluice::Runtime& rt, std::chrono::milliseconds d,
   co_await sluice::test::sleep_for(rt, d);
   co_return 1;
 }
+
+// An Asio initiation that completes inline, on the initiating thread, once
+// `release` is set (after its task's scope began to stop).
+struct InlineInitiation {
+  asio::any_io_executor executor;
+  std::atomic<bool>* initiating;
+  std::atomic<bool>* release;
+  [[nodiscard]] asio::any_io_executor get_executor() const { return executor; }
+  template <class Handler>
+  void operator()(Handler&& handler) const {
+    initiating->store(true);
+    while (!release->load()) {
+      std::this_thread::yield();
+    }
+    std::this_thread::sleep_for(20ms);  // the scope's stop runs meanwhile
+    std::move(handler)(std::error_code{});
+  }
+};
+
+// An Asio initiation that throws before it starts anything.
+struct ThrowingInitiation {
+  asio::any_io_executor executor;
+  [[nodiscard]] asio::any_io_executor get_executor() const { return executor; }
+  template <class Handler>
+  void operator()(Handler&& /*handler*/) const {
+    throw std::runtime_error("initiation failed");
+  }
+};
 
 }  // namespace
 
@@ -216,4 +249,75 @@ TEST_CASE("a task cancelled before it starts never runs", "[cancel]") {
   gate.store(true);
   CHECK(rt.block_on(outcome(h)) == sluice::errc::cancelled);
   CHECK(ran.load() == 0);
+}
+
+TEST_CASE("an operation that completes inside its initiation while its scope stops", "[cancel]") {
+  // The scope's stop reaches the operation's bridge while the initiating
+  // thread holds the bridge's lock; the inline completion must not wait for
+  // that stop under the lock (it would wait forever).
+  sluice::Runtime rt(workers(2));
+  for (int round = 0; round < 5; ++round) {
+    Scope scope(rt);
+    std::vector<sluice::JoinHandle<void>> sleepers;
+    for (int i = 0; i < 200; ++i) {  // fired first, while the operation initiates
+      sleepers.push_back(
+          scope.spawn_with_handle([]() -> Task<void> { co_await sluice::sleep_for(30s); }()));
+    }
+    std::atomic<bool> initiating{false};
+    std::atomic<bool> release{false};
+    auto op = scope.spawn_with_handle([](asio::any_io_executor ex, std::atomic<bool>& started,
+                                         std::atomic<bool>& go) -> Task<void> {
+      co_await asio::async_initiate<const sluice::use_task_t&, void(std::error_code)>(
+          InlineInitiation{std::move(ex), &started, &go}, sluice::use_task);
+    }(rt.io_context().get_executor(), initiating, release));
+    REQUIRE(sluice::test::eventually([&] { return initiating.load(); }));
+    std::thread stopper([&] { scope.request_stop(); });
+    release.store(true);
+    stopper.join();
+    for (auto& h : sleepers) {
+      CHECK(rt.block_on(outcome(h)) == sluice::errc::cancelled);
+    }
+    // Completed inline (a value), or ended by the stop it raced.
+    const auto ended = rt.block_on(outcome(op));
+    CHECK((ended == std::error_code{} || ended == sluice::errc::cancelled));
+    rt.block_on(scope.join());
+  }
+  const auto m = rt.metrics();
+  CHECK(m.spawned == m.completed + m.failed + m.cancelled + m.timed_out + m.rejected);
+}
+
+TEST_CASE("an initiation that throws leaves nothing bound to its scope", "[cancel]") {
+  // The task's bridge outlives the scope when its handle does: it must not
+  // stay linked to the scope's stop after the throw.
+  sluice::Runtime rt(workers(1));
+  auto scope = std::make_unique<Scope>(rt);
+  auto h = scope->spawn_with_handle([](asio::any_io_executor ex) -> Task<int> {
+    try {
+      co_await asio::async_initiate<const sluice::use_task_t&, void(std::error_code)>(
+          ThrowingInitiation{std::move(ex)}, sluice::use_task);
+    } catch (const std::runtime_error&) {
+      co_return 1;
+    }
+    co_return 0;
+  }(rt.io_context().get_executor()));
+  rt.block_on(scope->join());
+  scope.reset();
+  CHECK(h.done());
+  {
+    auto dropped = std::move(h);  // frees the bridge after its scope is gone
+  }
+  auto again = std::make_unique<Scope>(rt);
+  auto h2 = again->spawn_with_handle([](asio::any_io_executor ex) -> Task<int> {
+    try {
+      co_await asio::async_initiate<const sluice::use_task_t&, void(std::error_code)>(
+          ThrowingInitiation{std::move(ex)}, sluice::use_task);
+    } catch (const std::runtime_error&) {
+      co_return 1;
+    }
+    co_return 0;
+  }(rt.io_context().get_executor()));
+  auto value = [&]() -> Task<int> { co_return co_await h2; };
+  CHECK(rt.block_on(value()) == 1);
+  again->request_stop();  // fires a list the bridge has left
+  rt.block_on(again->join());
 }

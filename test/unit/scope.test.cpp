@@ -118,7 +118,8 @@ TEST_CASE("a handle gives back move-only values, references and each way a task 
       Scope scope(rt, options);
       auto owned = co_await scope.spawn(
           []() -> Task<std::unique_ptr<int>> { co_return std::make_unique<int>(5); }());
-      auto ref = co_await scope.spawn([&]() -> Task<int&> { co_return target; }());
+      // A parameter, not a capture: the lambda is gone before the task runs.
+      auto ref = co_await scope.spawn([](int& t) -> Task<int&> { co_return t; }(target));
       auto text = co_await scope.spawn([]() -> Task<std::string> {
         co_return std::string(100, 'x');  // not a small string
       }());

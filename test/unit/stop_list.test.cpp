@@ -122,3 +122,32 @@ TEST_CASE("entries added and removed while the list fires run at most once per a
     CHECK(failures.load() == 0);
   }
 }
+
+namespace {
+
+// An entry whose on_stop removes itself and another entry of its list.
+struct Remover : StopEntry {
+  Remover(StopList& l, StopEntry& o) noexcept : StopEntry(&on), list(l), other(o) {}
+  static void on(StopEntry* e) noexcept {
+    auto& self = *static_cast<Remover*>(e);
+    self.list.remove(self);        // its own: on fire()'s thread, no wait
+    self.list.remove(self.other);  // another, still linked: unlinked, never run
+    self.ran = true;
+  }
+  StopList& list;
+  StopEntry& other;
+  bool ran = false;
+};
+
+}  // namespace
+
+TEST_CASE("an on_stop may remove entries of its own list", "[stop]") {
+  StopList list;
+  Counted other;
+  Remover remover(list, other);
+  REQUIRE(list.add(remover));
+  REQUIRE(list.add(other));
+  list.fire();  // would hang if on_stop ran under the list's lock
+  CHECK(remover.ran);
+  CHECK(other.runs.load() == 0);
+}

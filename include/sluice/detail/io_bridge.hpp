@@ -102,6 +102,9 @@ class IoBridge : private StopEntry {
     ~Initiating() {
       set_active(nullptr);
       bridge_.mutex_.unlock();
+      if (leave_list_after_unlock) {
+        bridge_.leave_stop_list();  // see disarm()
+      }
     }
     Initiating(const Initiating&) = delete;
     Initiating& operator=(const Initiating&) = delete;
@@ -114,6 +117,9 @@ class IoBridge : private StopEntry {
 
     /// Set by an inline completion: the task to resume after the unlock.
     PromiseBase* inline_waiter = nullptr;
+    /// Set by an inline completion: leave the scope's StopList after the
+    /// unlock (see disarm()).
+    bool leave_list_after_unlock = false;
 
     /// Call after the initiation, still under the lock. A stop that came
     /// between arm() and the initiation posted an emit that may have run
@@ -141,21 +147,22 @@ class IoBridge : private StopEntry {
   /// The operation completed: forget it. Runs on the operation's executor.
   /// Returns whether a cancellation was emitted to it.
   bool disarm() noexcept {
-    bool emitted = false;
-    {
-      const bool held = Initiating::active_for(this) != nullptr;  // completing inline
-      if (!held) {
-        mutex_.lock();
-      }
-      armed_ = false;
-      emitted = emitted_;
-      emitted_ = false;
-      signal_.slot().clear();
-      if (!held) {
-        mutex_.unlock();
-      }
+    Initiating* inline_completion = Initiating::active_for(this);  // holds the lock
+    if (inline_completion == nullptr) {
+      mutex_.lock();
     }
-    leave_stop_list();  // outside the lock: the scope's stop may be running cancel()
+    armed_ = false;
+    const bool emitted = emitted_;
+    emitted_ = false;
+    signal_.slot().clear();
+    // Outside the lock: leaving the list waits for this bridge's on_stop if
+    // the scope's stop is running it, and that cancel() takes the lock.
+    if (inline_completion == nullptr) {
+      mutex_.unlock();
+      leave_stop_list();
+    } else {
+      inline_completion->leave_list_after_unlock = true;
+    }
     return emitted;
   }
 

@@ -300,7 +300,12 @@ class JoinState : public JoinStateBase {
   void set_failure(errc code, std::exception_ptr exception) noexcept {
     reset_result();
     ::new (static_cast<void*>(&storage_.exception)) std::exception_ptr(std::move(exception));
-    outcome_ = static_cast<std::uint8_t>(code);
+    // A value outside errc's would alias kEmpty or kValue: keep it a failure.
+    const auto v = static_cast<int>(code);
+    outcome_ = static_cast<std::uint8_t>(v >= static_cast<int>(errc::cancelled) &&
+                                                 v <= static_cast<int>(errc::failed)
+                                             ? code
+                                             : errc::failed);
   }
   void set_result(Result<T>&& r) {
     if (!r.has_value()) {

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 namespace sluice::detail {
 
@@ -25,11 +27,12 @@ struct StopEntry {
 /// it once, after its stop_source: every linked entry's on_stop runs then,
 /// and an entry added later runs it at once instead of being linked.
 ///
-/// on_stop runs under the list's mutex, so once remove() returns, the
+/// As with std::stop_callback, on_stop runs outside the list's mutex, one
+/// entry at a time, and remove() of the entry whose on_stop is running on
+/// another thread waits until it returns: once remove() returns, the
 /// entry's on_stop is neither running nor going to run, and the waiter may
-/// free it. Hence on_stop must not add or remove entries of the same list
-/// (nor wait for a thread that does); it may take other locks taken after
-/// this one, and schedule tasks.
+/// free it. So a thread must not remove its entry while it holds something
+/// that entry's on_stop waits for.
 class StopList {
  public:
   StopList() noexcept { head_.prev = head_.next = &head_; }
@@ -50,8 +53,12 @@ class StopList {
 
  private:
   std::mutex mutex_;
-  StopEntry head_{nullptr};  // sentinel of a circular list; guarded by mutex_
-  bool fired_ = false;       // guarded by mutex_
+  std::condition_variable ran_;   // signalled when running_ is cleared
+  StopEntry head_{nullptr};       // sentinel of a circular list; guarded by mutex_
+  StopEntry* running_ = nullptr;  // whose on_stop fire() runs now; guarded by mutex_
+  std::thread::id firing_;        // the thread running fire(); guarded by mutex_
+  int removers_waiting_ = 0;      // guarded by mutex_
+  bool fired_ = false;            // guarded by mutex_
 };
 
 }  // namespace sluice::detail
