@@ -68,6 +68,17 @@ struct ThrowingInitiation {
   }
 };
 
+// 1 if the operation's initiation threw at the co_await, as it does.
+Task<int> throwing_operation(asio::any_io_executor ex) {
+  try {
+    co_await asio::async_initiate<const sluice::use_task_t&, void(std::error_code)>(
+        ThrowingInitiation{std::move(ex)}, sluice::use_task);
+  } catch (const std::runtime_error&) {
+    co_return 1;
+  }
+  co_return 0;
+}
+
 }  // namespace
 
 TEST_CASE("cancel() completes a 10 s timer wait within milliseconds", "[cancel]") {
@@ -291,15 +302,7 @@ TEST_CASE("an initiation that throws leaves nothing bound to its scope", "[cance
   // stay linked to the scope's stop after the throw.
   sluice::Runtime rt(workers(1));
   auto scope = std::make_unique<Scope>(rt);
-  auto h = scope->spawn_with_handle([](asio::any_io_executor ex) -> Task<int> {
-    try {
-      co_await asio::async_initiate<const sluice::use_task_t&, void(std::error_code)>(
-          ThrowingInitiation{std::move(ex)}, sluice::use_task);
-    } catch (const std::runtime_error&) {
-      co_return 1;
-    }
-    co_return 0;
-  }(rt.io_context().get_executor()));
+  auto h = scope->spawn_with_handle(throwing_operation(rt.io_context().get_executor()));
   rt.block_on(scope->join());
   scope.reset();
   CHECK(h.done());
@@ -307,15 +310,7 @@ TEST_CASE("an initiation that throws leaves nothing bound to its scope", "[cance
     auto dropped = std::move(h);  // frees the bridge after its scope is gone
   }
   auto again = std::make_unique<Scope>(rt);
-  auto h2 = again->spawn_with_handle([](asio::any_io_executor ex) -> Task<int> {
-    try {
-      co_await asio::async_initiate<const sluice::use_task_t&, void(std::error_code)>(
-          ThrowingInitiation{std::move(ex)}, sluice::use_task);
-    } catch (const std::runtime_error&) {
-      co_return 1;
-    }
-    co_return 0;
-  }(rt.io_context().get_executor()));
+  auto h2 = again->spawn_with_handle(throwing_operation(rt.io_context().get_executor()));
   auto value = [&]() -> Task<int> { co_return co_await h2; };
   CHECK(rt.block_on(value()) == 1);
   again->request_stop();  // fires a list the bridge has left
