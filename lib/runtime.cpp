@@ -113,6 +113,12 @@ struct Runtime::Impl {
         async_shutdown.join();
       }
     }
+    // Tasks that ignored an earlier shutdown's stop still run on the
+    // workers: wait for them, or the threads could not be joined.
+    if (const auto left = pending(); left != 0) {
+      detail::log().warn("runtime destroyed with {} task(s) still running; waiting for them", left);
+      wait_pending(0, Clock::time_point::max());
+    }
     stop_threads();
   }
 
@@ -201,7 +207,7 @@ struct Runtime::Impl {
     }
     if (pending() != 0) {
       // Tasks that ignored their stop still run on the workers: joining them
-      // would hang. Leave the threads; the destructor waits for them.
+      // would hang. Leave the threads; the destructor waits for the tasks.
       return;
     }
     work.reset();

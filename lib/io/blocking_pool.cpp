@@ -30,9 +30,12 @@ BlockingPool::~BlockingPool() {
   }
 }
 
-void BlockingPool::submit(BlockingJob* job) noexcept {
+bool BlockingPool::submit(BlockingJob* job) noexcept {
   {
     std::lock_guard lock(mutex_);
+    if (job->stopped != nullptr && job->stopped(job)) {
+      return false;
+    }
     if (!stopping_) {
       job->queued = true;
       job->prev = tail_;
@@ -40,10 +43,11 @@ void BlockingPool::submit(BlockingJob* job) noexcept {
       (tail_ != nullptr ? tail_->next : head_) = job;
       tail_ = job;
       ready_.notify_one();
-      return;
+      return true;
     }
   }
   job->run(job);  // the threads are gone (static destruction): block here
+  return true;
 }
 
 bool BlockingPool::withdraw(BlockingJob* job) noexcept {

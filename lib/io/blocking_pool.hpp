@@ -20,6 +20,10 @@ namespace sluice::detail {
 /// the job was withdrawn first.
 struct BlockingJob {
   void (*run)(BlockingJob* self) noexcept = nullptr;
+  /// Optional: whether the job's waiter was stopped, checked by submit()
+  /// under the pool's mutex. A stop that sets what this reads before it
+  /// calls withdraw() then either keeps the job out or finds it queued.
+  bool (*stopped)(const BlockingJob* self) noexcept = nullptr;
   BlockingJob* prev = nullptr;  // guarded by the pool's mutex, like `queued`
   BlockingJob* next = nullptr;
   bool queued = false;
@@ -39,8 +43,9 @@ class BlockingPool {
   BlockingPool& operator=(const BlockingPool&) = delete;
   ~BlockingPool();
 
-  /// Queues `job` (FIFO). After stop (static destruction) it runs inline.
-  void submit(BlockingJob* job) noexcept;
+  /// Queues `job` (FIFO); true. False, queueing nothing, if its `stopped`
+  /// says so. After stop (static destruction) it runs inline.
+  [[nodiscard]] bool submit(BlockingJob* job) noexcept;
 
   /// True if `job` was still queued and is now removed: it will not run.
   bool withdraw(BlockingJob* job) noexcept;

@@ -69,6 +69,7 @@ class BlockingRead : detail::BlockingJob {
   BlockingRead(int fd, std::uint64_t offset, std::span<std::byte> buffer) noexcept
       : fd_(fd), offset_(offset), buffer_(buffer) {
     run = &BlockingRead::perform;
+    stopped = &BlockingRead::stop_requested;
   }
 
   static bool await_ready() noexcept { return false; }
@@ -86,11 +87,10 @@ class BlockingRead : detail::BlockingJob {
     // Registered before the job is queued, and a no-op until then: a stop
     // that arrives now is seen by the check below instead.
     on_stop_.emplace(ctx_->stop_token(), Withdraw{this});
-    if (ctx_->stop_requested()) {
+    if (ctx_->stop_requested() || !pool.submit(this)) {  // submit checks again, see stopped
       stopped_ = true;
       return false;
     }
-    pool.submit(this);
     return true;
   }
 
@@ -116,6 +116,10 @@ class BlockingRead : detail::BlockingJob {
       }
     }
   };
+
+  static bool stop_requested(const detail::BlockingJob* job) noexcept {
+    return static_cast<const BlockingRead*>(job)->ctx_->stop_requested();
+  }
 
   static void perform(detail::BlockingJob* job) noexcept {
     auto* self = static_cast<BlockingRead*>(job);
@@ -196,6 +200,12 @@ class AsioRingPermit {
   explicit AsioRingPermit(detail::Admission& gate) noexcept : gate_(gate) {
     waiter_.on_ready = &AsioRingPermit::on_ready;
     waiter_.owner = &waiter_;
+    // Checked under the gate's mutex before the read queues: a stop sets
+    // what this reads before its Withdraw takes that mutex, so either the
+    // read does not queue or Withdraw finds it queued.
+    waiter_.owner_closed = [](const detail::AdmissionWaiter* w) noexcept {
+      return static_cast<const Waiter*>(w)->task->context()->stop_requested();
+    };
   }
 
   bool await_ready() noexcept { return gate_.try_acquire(); }
@@ -215,7 +225,8 @@ class AsioRingPermit {
       stopped_ = true;
       return false;
     }
-    return gate_.acquire_or_wait(&waiter_);  // false: a permit at once
+    // False: a permit at once, or (waiter_.error set) stopped meanwhile.
+    return gate_.acquire_or_wait(&waiter_);
   }
 
   Held await_resume() {
@@ -385,6 +396,9 @@ class ChainRead {
         return false;
       case FileRing::Submitted::no_slot:
         no_slot_ = true;
+        return false;
+      case FileRing::Submitted::stopped:
+        stopped_ = true;
         return false;
       case FileRing::Submitted::pending:
         break;

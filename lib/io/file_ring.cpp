@@ -237,6 +237,10 @@ FileRing::Submitted FileRing::submit(ChainRequest& req) noexcept {
   bool done_here = false;
   {
     std::lock_guard lock(mutex_);
+    const TaskContext* ctx = req.waiter->context();
+    if (ctx != nullptr && ctx->stop_requested()) {
+      return Submitted::stopped;
+    }
     // Five SQEs at once: a chain must not be split across two submits.
     if (free_slots_.empty()) {
       return Submitted::no_slot;

@@ -95,12 +95,15 @@ class FileRing {
   /// chains still in flight, then frees the ring and closes the eventfd.
   ~FileRing();
 
-  enum class Submitted { done, pending, no_slot };
+  enum class Submitted { done, pending, no_slot, stopped };
 
   /// Submits `req`'s chain. `done`: it completed inside the call and the
   /// caller goes on (its waiter is not scheduled); `pending`: the reactor
   /// schedules req.waiter after the last CQE (from then on the caller must
-  /// not touch `req`); `no_slot`: every slot is busy, nothing was submitted.
+  /// not touch `req`); `no_slot`: every slot is busy, nothing was submitted;
+  /// `stopped`: the waiter's task was stopped, nothing was submitted
+  /// (checked under the lock cancel() takes, so a stop that comes before
+  /// is seen here, and one after finds the chain to cancel).
   Submitted submit(ChainRequest& req) noexcept;
 
   /// The task was stopped: cancels what of the chain has not completed

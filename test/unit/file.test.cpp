@@ -341,7 +341,8 @@ class BusyBlockingPool {
         }
         owner->finished_.fetch_add(1);
       };
-      sluice::detail::BlockingPool::instance().submit(&job);
+      const bool queued = sluice::detail::BlockingPool::instance().submit(&job);
+      CHECK(queued);  // no `stopped` hook: always queued
     }
   }
   BusyBlockingPool(const BusyBlockingPool&) = delete;
