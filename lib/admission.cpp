@@ -16,6 +16,7 @@ bool Admission::acquire_or_wait(AdmissionWaiter* w) noexcept {
     return false;  // got a slot without waiting
   }
   w->next = nullptr;
+  w->prev = tail_;
   if (tail_ != nullptr) {
     tail_->next = w;
   } else {
@@ -34,12 +35,15 @@ bool Admission::acquire_or_wait(AdmissionWaiter* w) noexcept {
 
 AdmissionWaiter* Admission::pop_head() noexcept {
   AdmissionWaiter* w = head_;
-  head_ = w->next;
-  if (head_ == nullptr) {
-    tail_ = nullptr;
-  }
+  unlink(w);
   waiting_.fetch_sub(1, std::memory_order_seq_cst);
   return w;
+}
+
+void Admission::unlink(AdmissionWaiter* w) noexcept {
+  (w->prev != nullptr ? w->prev->next : head_) = w->next;
+  (w->next != nullptr ? w->next->prev : tail_) = w->prev;
+  w->prev = w->next = nullptr;
 }
 
 void Admission::release() noexcept {
@@ -104,11 +108,34 @@ void Admission::withdraw(const void* owner, errc error) noexcept {
   AdmissionWaiter* list = nullptr;
   {
     std::lock_guard lock(mutex_);
+    AdmissionWaiter** list_end = &list;
     std::size_t removed = 0;
-    list = unlink_owned(head_, tail_, owner, removed);
+    for (AdmissionWaiter* w = head_; w != nullptr;) {
+      AdmissionWaiter* next = w->next;
+      if (w->owner == owner) {
+        unlink(w);
+        *list_end = w;  // relinked through `next` for wake_refused
+        list_end = &w->next;
+        ++removed;
+      }
+      w = next;
+    }
     waiting_.fetch_sub(removed, std::memory_order_seq_cst);
   }
   wake_refused(list, error);
+}
+
+bool Admission::withdraw_one(AdmissionWaiter* w, errc error) noexcept {
+  {
+    std::lock_guard lock(mutex_);
+    if (!queued(w)) {
+      return false;
+    }
+    unlink(w);
+    waiting_.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  wake_refused(w, error);  // w->next is null: wakes w alone
+  return true;
 }
 
 void Admission::close(errc error) noexcept {
@@ -121,6 +148,9 @@ void Admission::close(errc error) noexcept {
     close_error_ = error;
     closed_.store(true, std::memory_order_release);
     list = head_;
+    for (AdmissionWaiter* w = list; w != nullptr; w = w->next) {
+      w->prev = nullptr;  // no longer queued (see queued())
+    }
     head_ = tail_ = nullptr;
     waiting_.store(0, std::memory_order_seq_cst);
   }

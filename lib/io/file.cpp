@@ -199,7 +199,6 @@ class AsioRingPermit {
 
   explicit AsioRingPermit(detail::Admission& gate) noexcept : gate_(gate) {
     waiter_.on_ready = &AsioRingPermit::on_ready;
-    waiter_.owner = &waiter_;
     // Checked under the gate's mutex before the read queues: a stop sets
     // what this reads before its Withdraw takes that mutex, so either the
     // read does not queue or Withdraw finds it queued.
@@ -244,7 +243,9 @@ class AsioRingPermit {
   struct Withdraw {
     AsioRingPermit* self;
     // Wakes the read without a permit if it still waits for one.
-    void operator()() const noexcept { self->gate_.withdraw(&self->waiter_, errc::cancelled); }
+    void operator()() const noexcept {
+      (void)self->gate_.withdraw_one(&self->waiter_, errc::cancelled);
+    }
   };
   static void on_ready(detail::AdmissionWaiter* w) noexcept {
     static_cast<Waiter*>(w)->task->schedule();

@@ -65,6 +65,52 @@ TEST_CASE("the gate hands slots to waiters in FIFO order", "[admission]") {
   CHECK(late.error == sluice::errc::shutting_down);
 }
 
+TEST_CASE("waiters withdrawn one by one or by owner leave the rest in FIFO order", "[admission]") {
+  Admission gate(1);
+  REQUIRE(gate.try_acquire());
+  std::vector<int> order;
+  std::vector<RecordingWaiter> waiters(6);
+  int owner_a = 0;
+  int owner_b = 0;
+  for (int i = 0; i < 6; ++i) {
+    waiters[i].order = &order;
+    waiters[i].id = i + 1;
+    waiters[i].owner = i % 2 == 0 ? &owner_a : &owner_b;
+    REQUIRE(gate.acquire_or_wait(&waiters[i]));
+  }
+  // The tail, the head and one in the middle, each alone.
+  CHECK(gate.withdraw_one(&waiters[5], sluice::errc::cancelled));
+  CHECK(gate.withdraw_one(&waiters[0], sluice::errc::cancelled));
+  CHECK(gate.withdraw_one(&waiters[2], sluice::errc::cancelled));
+  CHECK_FALSE(gate.withdraw_one(&waiters[2], sluice::errc::cancelled));  // twice: nothing
+  CHECK(order == std::vector<int>{-6, -1, -3});
+  CHECK(gate.waiting() == 3);                            // 2, 4, 5 wait, in that order
+  gate.withdraw(&owner_a, sluice::errc::shutting_down);  // waiter 5
+  CHECK(order == std::vector<int>{-6, -1, -3, -5});
+  gate.release();  // to 2
+  CHECK(order.back() == 2);
+  CHECK_FALSE(gate.withdraw_one(&waiters[1], sluice::errc::cancelled));  // granted already
+  gate.release();                                                        // to 4
+  CHECK(order.back() == 4);
+  CHECK(gate.waiting() == 0);
+  gate.release();
+  CHECK(gate.in_use() == 0);
+  // Withdrawn after the gate closed: nothing (close woke it already).
+  REQUIRE(gate.try_acquire());
+  RecordingWaiter last;
+  last.order = &order;
+  last.id = 7;
+  RecordingWaiter after;
+  after.order = &order;
+  after.id = 8;
+  REQUIRE(gate.acquire_or_wait(&last));
+  REQUIRE(gate.acquire_or_wait(&after));
+  gate.close(sluice::errc::shutting_down);
+  CHECK(order == std::vector<int>{-6, -1, -3, -5, 2, 4, -7, -8});
+  CHECK_FALSE(gate.withdraw_one(&after, sluice::errc::cancelled));
+  CHECK_FALSE(gate.withdraw_one(&last, sluice::errc::cancelled));
+}
+
 TEST_CASE("a million spawns through max_pending = 1000: the bound holds, nothing is lost",
           "[admission][stress]") {
   sluice::Runtime rt(workers(4));

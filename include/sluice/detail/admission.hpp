@@ -13,8 +13,11 @@ struct AdmissionWaiter {
   /// Called once, on the thread that granted the slot or closed the gate.
   void (*on_ready)(AdmissionWaiter*) noexcept = nullptr;
   AdmissionWaiter* next = nullptr;  // FIFO link, guarded by the Admission's mutex
-  errc error{};                     // set instead of a slot when the gate closed
-  const void* owner = nullptr;      // who queued it (a scope), for withdraw()
+  // Back link, kept by Admission (for withdraw_one); ScopeState's own FIFO
+  // links through `next` alone.
+  AdmissionWaiter* prev = nullptr;
+  errc error{};                 // set instead of a slot when the gate closed
+  const void* owner = nullptr;  // who queued it (a scope), for withdraw()
   /// Whether the owner stopped admitting: checked under the level's mutex
   /// before queueing, so the owner's close() cannot miss the waiter.
   bool (*owner_closed)(const AdmissionWaiter*) noexcept = nullptr;
@@ -70,6 +73,10 @@ class Admission {
   /// scope closed), without a slot.
   void withdraw(const void* owner, errc error) noexcept;
 
+  /// Wakes `w` with `error`, without a slot, if it still waits (O(1)); false
+  /// if it was granted a slot or woken already.
+  bool withdraw_one(AdmissionWaiter* w, errc error) noexcept;
+
   [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
   [[nodiscard]] std::size_t in_use() const noexcept {
     return used_.load(std::memory_order_relaxed);
@@ -80,7 +87,11 @@ class Admission {
   }
 
  private:
-  AdmissionWaiter* pop_head() noexcept;  // mutex_ held
+  AdmissionWaiter* pop_head() noexcept;                                 // mutex_ held
+  void unlink(AdmissionWaiter* w) noexcept;                             // mutex_ held; w queued
+  [[nodiscard]] bool queued(const AdmissionWaiter* w) const noexcept {  // mutex_ held
+    return w->prev != nullptr || head_ == w;
+  }
 
   bool cas_acquire() noexcept {
     auto used = used_.load(std::memory_order_seq_cst);
