@@ -441,6 +441,28 @@ Task<std::vector<std::uint64_t>> sum_files(sluice::Runtime& rt, std::vector<fs::
 
 }  // namespace
 
+TEST_CASE("a blocking job whose waiter stopped is not queued", "[file]") {
+  struct Job : sluice::detail::BlockingJob {
+    std::atomic<bool> stop{false};
+    std::atomic<int> ran{0};
+  };
+  Job job;
+  job.run = [](sluice::detail::BlockingJob* base) noexcept {
+    static_cast<Job*>(base)->ran.fetch_add(1);
+  };
+  job.stopped = [](const sluice::detail::BlockingJob* base) noexcept {
+    return static_cast<const Job*>(base)->stop.load();
+  };
+  auto& pool = sluice::detail::BlockingPool::instance();
+  job.stop.store(true);
+  CHECK_FALSE(pool.submit(&job));  // checked under the pool's lock: never queued
+  CHECK_FALSE(pool.withdraw(&job));
+  job.stop.store(false);
+  CHECK(pool.submit(&job));
+  CHECK(sluice::test::eventually([&] { return job.ran.load() == 1; }));
+  CHECK_FALSE(pool.withdraw(&job));  // ran: nothing to withdraw
+}
+
 TEST_CASE("many files read at once by many tasks all come back right", "[file]") {
   const auto backend = GENERATE(FileBackend::io_uring, FileBackend::blocking);
   CAPTURE(name(backend));
