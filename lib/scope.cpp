@@ -73,13 +73,7 @@ errc Scope::classify(const std::exception_ptr& e, const detail::TaskContext& ctx
   try {
     std::rethrow_exception(e);
   } catch (const task_error& err) {
-    // One of sluice's codes ends the task that way; any other value (a
-    // task_error made from a cast int) is a failure like any exception.
-    const int v = err.code().value();
-    if (err.code().category() == error_category() && v >= static_cast<int>(errc::cancelled) &&
-        v <= static_cast<int>(errc::failed)) {
-      return static_cast<errc>(v);
-    }
+    return detail::outcome_of(err.code());
   } catch (const std::system_error& err) {
     // An operation the stop aborted, awaited some other way than use_task.
     if (err.code() == std::errc::operation_canceled && ctx.stop_requested()) {

@@ -23,6 +23,18 @@ inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), error_category()};
 }
 
+namespace detail {
+/// How a task with failure `code` ends: that errc if `code` is one of
+/// sluice's, else failed (another category, or a value cast into errc).
+inline errc outcome_of(const std::error_code& code) noexcept {
+  const int v = code.value();
+  return code.category() == error_category() && v >= static_cast<int>(errc::cancelled) &&
+                 v <= static_cast<int>(errc::failed)
+             ? static_cast<errc>(v)
+             : errc::failed;
+}
+}  // namespace detail
+
 /// Base of the exceptions `co_await handle` throws for sluice::errc outcomes.
 class task_error : public std::system_error {
  public:

@@ -297,22 +297,16 @@ class JoinState : public JoinStateBase {
     }
     outcome_ = kValue;
   }
+  /// `code` is one of errc's values (outcome_of() makes one): another
+  /// would alias kEmpty or kValue.
   void set_failure(errc code, std::exception_ptr exception) noexcept {
     reset_result();
     ::new (static_cast<void*>(&storage_.exception)) std::exception_ptr(std::move(exception));
-    // A value outside errc's would alias kEmpty or kValue: keep it a failure.
-    const auto v = static_cast<int>(code);
-    outcome_ = static_cast<std::uint8_t>(v >= static_cast<int>(errc::cancelled) &&
-                                                 v <= static_cast<int>(errc::failed)
-                                             ? code
-                                             : errc::failed);
+    outcome_ = static_cast<std::uint8_t>(code);
   }
   void set_result(Result<T>&& r) {
     if (!r.has_value()) {
-      const std::error_code code = r.error();
-      set_failure(
-          code.category() == error_category() ? static_cast<errc>(code.value()) : errc::failed,
-          r.exception());
+      set_failure(outcome_of(r.error()), r.exception());
     } else if constexpr (std::is_void_v<T>) {
       set_value();
     } else {
